@@ -10,13 +10,6 @@ import (
 // defaultShmSize is dockerd's default /dev/shm size (64 MiB).
 const defaultShmSize = 64 << 20
 
-// DefaultNofile is the RLIMIT_NOFILE soft and hard limit a container gets
-// unless the request sets one. dockerd writes no rlimit by default, so its
-// containers inherit whatever containerd and the shim were started with
-// (1048576 under containerd.service's LimitNOFILE=infinity on most hosts).
-// Our containerd may be a child of berthd with other limits, so the value is
-// written explicitly: the same limit whoever started containerd.
-const DefaultNofile = 1048576
 
 // defaultSpec is dockerd's default Linux spec (daemon/pkg/oci DefaultLinuxSpec
 // in moby v28/v29): namespaces, masked and read-only paths, and the device
@@ -91,10 +84,12 @@ func defaultMounts(shmBytes int64) []specs.Mount {
 	}
 }
 
-// rlimits returns the default RLIMIT_NOFILE overridden and extended by the
-// request's ulimits (by name).
+// rlimits returns the request's ulimits (by name). Like dockerd, Berth sets
+// no default: the process inherits the shim's limits. A fixed default such
+// as 1048576 open files fails on hosts whose hard limit is lower (runc:
+// "error setting rlimit type 7: operation not permitted").
 func rlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
-	out := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: DefaultNofile, Soft: DefaultNofile}}
+	var out []specs.POSIXRlimit
 	for _, u := range ulimits {
 		if u == nil {
 			continue

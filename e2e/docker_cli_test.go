@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/e2e/harness"
+)
+
+var hexID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// dockerInspect runs `docker inspect` on one object and decodes it.
+func dockerInspect(t *testing.T, d *harness.Daemon, name string) container.InspectResponse {
+	t.Helper()
+	out, _, code := docker(t, d, "inspect", name)
+	if code != 0 {
+		t.Fatalf("docker inspect %s exited %d", name, code)
+	}
+	var got []container.InspectResponse
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+		t.Fatalf("docker inspect %s: want a JSON array of one object: %v", name, err)
+	}
+	return got[0]
+}
+
+// sigCaught reports whether process pid has a handler for signal sig.
+func sigCaught(pid, sig int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(sig-1)) != 0
+		}
+	}
+	return false
+}
+
+// TestDockerCLI drives the shared daemon with the stock docker CLI as the
+// issue's checks do.
+func TestDockerCLI(t *testing.T) {
+	d := shared(t)
+	c := apiClient(t, d)
+	img := busyboxRef
+	if !isFile(dockerCLI) {
+		t.Skip("docker CLI not installed at " + dockerCLI)
+	}
+
+	t.Run("version", func(t *testing.T) {
+		out, _, code := docker(t, d, "version", "--format", "{{.Server.APIVersion}}")
+		if code != 0 || strings.TrimSpace(out) != "1.43" {
+			t.Errorf("docker version: exit %d, server API %q, want 0 and 1.43", code, strings.TrimSpace(out))
+		}
+	})
+
+	t.Run("pull", func(t *testing.T) {
+		ref := pushBusyboxAs(t, "clipull/busybox:latest")
+		untagged := strings.TrimSuffix(ref, ":latest")
+		out, _, code := docker(t, d, "pull", untagged)
+		if code != 0 {
+			t.Fatalf("docker pull %s exited %d", untagged, code)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if !strings.Contains(out, "Using default tag: latest") || lines[len(lines)-1] != ref {
+			t.Errorf("docker pull output should announce the default tag and end with %q", ref)
+		}
+		out, _, code = docker(t, d, "images", "--format", "{{.Repository}}:{{.Tag}}")
+		if code != 0 || !strings.Contains("\n"+out, "\n"+ref+"\n") {
+			t.Errorf("docker images (exit %d) does not list %s", code, ref)
+		}
+	})
+
+	t.Run("run --rm echo", func(t *testing.T) {
+		out, stderr, code := docker(t, d, "run", "--rm", "--name", "e2e-cli-echo", img, "echo", "hi")
+		if code != 0 || out != "hi\n" {
+			t.Errorf("docker run --rm echo hi: exit %d stdout %q, want 0 \"hi\\n\" (stderr %q)", code, out, stderr)
+		}
+		if _, _, code := docker(t, d, "inspect", "--type", "container", "e2e-cli-echo"); code == 0 {
+			t.Errorf("--rm container still exists after docker run returned")
+		}
+	})
+
+	t.Run("run exit 3, ps, inspect", func(t *testing.T) {
+		_, _, code := docker(t, d, "run", "--name", "e2e-cli-exit3", img, "sh", "-c", "exit 3")
+		defer docker(t, d, "rm", "-f", "e2e-cli-exit3")
+		if code != 3 {
+			t.Errorf("docker run sh -c 'exit 3' exited %d, want 3", code)
+		}
+		out, _, code := docker(t, d, "ps", "-a")
+		if code != 0 {
+			t.Fatalf("docker ps -a exited %d", code)
+		}
+		if !strings.HasPrefix(out, "CONTAINER ID") {
+			t.Errorf("docker ps -a has no header")
+		}
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasSuffix(strings.TrimSpace(l), "e2e-cli-exit3") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "Exited (3)") || !strings.Contains(line, img) {
+			t.Errorf("docker ps -a line for e2e-cli-exit3 is %q, want image %s and \"Exited (3)\"", line, img)
+		}
+		out, _, _ = docker(t, d, "ps", "--format", "{{.Names}}")
+		if strings.Contains(out, "e2e-cli-exit3") {
+			t.Errorf("docker ps (running only) lists the exited container")
+		}
+		ins := dockerInspect(t, d, "e2e-cli-exit3")
+		if ins.State == nil || ins.State.ExitCode != 3 || ins.State.Status != "exited" {
+			t.Errorf("inspect State %+v, want exited with ExitCode 3", ins.State)
+		}
+		if ins.HostConfig == nil || ins.HostConfig.NetworkMode != "none" {
+			t.Errorf("inspect HostConfig.NetworkMode = %v, want none (loopback only until networking lands)", ins.HostConfig)
+		}
+		if !hexID.MatchString(ins.ID) || ins.Name != "/e2e-cli-exit3" {
+			t.Errorf("inspect Id %q Name %q, want 64 hex and /e2e-cli-exit3", ins.ID, ins.Name)
+		}
+	})
+
+	t.Run("run pulls a missing image", func(t *testing.T) {
+		ref := pushBusyboxAs(t, "runpull/busybox:v1")
+		out, stderr, code := docker(t, d, "run", "--rm", ref, "echo", "pulled")
+		if code != 0 || out != "pulled\n" {
+			t.Errorf("docker run of a not-yet-pulled image: exit %d stdout %q, want 0 \"pulled\\n\"", code, out)
+		}
+		if !strings.Contains(stderr, "Unable to find image") {
+			t.Errorf("the CLI did not go through its pull-on-404 path (stderr %q)", stderr)
+		}
+	})
+
+	t.Run("run -d, start twice, stop escalates to KILL", func(t *testing.T) {
+		out, _, code := docker(t, d, "run", "-d", "--name", "e2e-cli-sleep", img, "sleep", "300")
+		defer docker(t, d, "rm", "-f", "e2e-cli-sleep")
+		id := strings.TrimSpace(out)
+		if code != 0 || !hexID.MatchString(id) || out != id+"\n" {
+			t.Fatalf("docker run -d: exit %d stdout %q, want a 64-hex id and a newline", code, out)
+		}
+		out, _, code = docker(t, d, "start", "e2e-cli-sleep")
+		if code != 0 || strings.TrimSpace(out) != "e2e-cli-sleep" {
+			t.Errorf("docker start of a running container: exit %d stdout %q, want 0 (304 is success)", code, out)
+		}
+		start := time.Now()
+		_, _, code = docker(t, d, "stop", "-t", "1", "e2e-cli-sleep")
+		took := time.Since(start)
+		if code != 0 {
+			t.Fatalf("docker stop -t 1 exited %d", code)
+		}
+		if took < time.Second || took > 10*time.Second {
+			t.Errorf("docker stop -t 1 of a TERM-ignoring PID 1 took %s, want about 1s (TERM, wait, KILL)", took)
+		}
+		ins := inspect(t, c, id)
+		if ins.State.Running || ins.State.ExitCode != 137 {
+			t.Errorf("after stop: State %+v, want exited with 137 (SIGKILL)", ins.State)
+		}
+		if _, _, code := docker(t, d, "stop", "e2e-cli-sleep"); code != 0 {
+			t.Errorf("docker stop of a stopped container exited %d, want 0 (304)", code)
+		}
+	})
+
+	t.Run("rm -f running", func(t *testing.T) {
+		out, _, code := docker(t, d, "run", "-d", img, "sleep", "300")
+		id := strings.TrimSpace(out)
+		if code != 0 || !hexID.MatchString(id) {
+			t.Fatalf("docker run -d exited %d: %q", code, out)
+		}
+		_, stderr, code := docker(t, d, "rm", id)
+		if code == 0 || !strings.Contains(stderr, "running") {
+			t.Errorf("docker rm (no -f) of a running container: exit %d stderr %q, want an error (409) saying it runs", code, stderr)
+		}
+		out, _, code = docker(t, d, "rm", "-f", id)
+		if code != 0 || strings.TrimSpace(out) != id {
+			t.Errorf("docker rm -f: exit %d stdout %q, want 0 and the id", code, out)
+		}
+		_, stderr, code = docker(t, d, "inspect", id)
+		if code == 0 || !strings.Contains(stderr, "No such object") {
+			t.Errorf("inspect after rm -f: exit %d stderr %q, want \"No such object\"", code, stderr)
+		}
+	})
+
+	t.Run("kill -s", func(t *testing.T) {
+		for i, sig := range []string{"INT", "SIGINT", "2"} {
+			name := fmt.Sprintf("e2e-cli-kill%d", i)
+			// sh as PID 1 only dies of INT through its trap: exit 42 proves
+			// the INT (and not a default KILL) arrived.
+			out, _, code := docker(t, d, "run", "-d", "--name", name, img, "sh", "-c", `trap "exit 42" INT; while true; do sleep 1; done`)
+			id := strings.TrimSpace(out)
+			if code != 0 {
+				t.Fatalf("docker run -d exited %d", code)
+			}
+			pid := inspect(t, c, id).State.Pid
+			deadline := time.Now().Add(10 * time.Second)
+			for !sigCaught(pid, 2) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			out, _, code = docker(t, d, "kill", "-s", sig, name)
+			if code != 0 || strings.TrimSpace(out) != name {
+				t.Errorf("docker kill -s %s: exit %d stdout %q", sig, code, out)
+			}
+			ins := waitState(t, c, id, container.StateExited, 10*time.Second)
+			if ins.State.ExitCode != 42 {
+				t.Errorf("after kill -s %s: exit code %d, want 42 (the trap ran)", sig, ins.State.ExitCode)
+			}
+			docker(t, d, "rm", name)
+		}
+	})
+
+	t.Run("kill invalid signal", func(t *testing.T) {
+		out, _, code := docker(t, d, "run", "-d", "--name", "e2e-cli-badsig", img, "sleep", "300")
+		defer docker(t, d, "rm", "-f", "e2e-cli-badsig")
+		id := strings.TrimSpace(out)
+		if code != 0 {
+			t.Fatalf("docker run -d exited %d", code)
+		}
+		_, stderr, code := docker(t, d, "kill", "-s", "NOSUCHSIG", "e2e-cli-badsig")
+		if code == 0 || !strings.Contains(stderr, "Error response from daemon") || !strings.Contains(strings.ToLower(stderr), "signal") {
+			t.Errorf("docker kill -s NOSUCHSIG: exit %d stderr %q, want a daemon error about the signal", code, stderr)
+		}
+		r := rawDo(t, d, "POST", "/v1.43/containers/"+id+"/kill?signal=NOSUCHSIG", "", nil)
+		if r.Status != 400 {
+			t.Errorf("POST /kill?signal=NOSUCHSIG: status %d, want 400", r.Status)
+		}
+		checkErrorBody(t, "kill with a bad signal", r)
+		if ins := inspect(t, c, id); !ins.State.Running {
+			t.Errorf("a rejected kill stopped the container: %+v", ins.State)
+		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		since := time.Now().Add(-time.Second)
+		out, _, code := docker(t, d, "run", "-d", "--name", "e2e-cli-events", img, "sh", "-c", "exit 5")
+		id := strings.TrimSpace(out)
+		if code != 0 {
+			t.Fatalf("docker run -d exited %d", code)
+		}
+		waitState(t, c, id, container.StateExited, 10*time.Second)
+		if _, _, code := docker(t, d, "rm", "e2e-cli-events"); code != 0 {
+			t.Fatalf("docker rm exited %d", code)
+		}
+		until := time.Now().Add(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+		out, _, code = docker(t, d, "events", "--since", unixNano(since), "--until", unixNano(until),
+			"--filter", "container="+id, "--format", "{{json .}}")
+		if code != 0 {
+			t.Fatalf("docker events exited %d", code)
+		}
+		var got []string
+		var dieCode string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var m struct {
+				Type   string
+				Action string
+				Actor  struct {
+					ID         string
+					Attributes map[string]string
+				}
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("docker events line %q: %v", line, err)
+			}
+			if m.Type != "container" || m.Actor.ID != id {
+				t.Errorf("event %q for another object with filter container=%s", line, id)
+			}
+			if m.Action == "die" {
+				dieCode = m.Actor.Attributes["exitCode"]
+			}
+			if m.Actor.Attributes["name"] != "e2e-cli-events" {
+				t.Errorf("event %s has name attribute %q, want e2e-cli-events", m.Action, m.Actor.Attributes["name"])
+			}
+			got = append(got, m.Action)
+		}
+		if !containsInOrder(got, []string{"create", "start", "die", "destroy"}) {
+			t.Errorf("events %v, want create, start, die, destroy in that order", got)
+		}
+		if dieCode != "5" {
+			t.Errorf("die event exitCode %q, want 5", dieCode)
+		}
+		// The default format, as a user sees it.
+		out, _, _ = docker(t, d, "events", "--since", unixNano(since), "--until", unixNano(until), "--filter", "container=e2e-cli-events", "--filter", "event=die")
+		if !regexp.MustCompile(`(?m)^\S+ container die ` + id + ` \(.*exitCode=5.*\)$`).MatchString(out) {
+			t.Errorf("docker events (default format, filtered by name and event) = %q, want one die line with exitCode=5", out)
+		}
+	})
+}
