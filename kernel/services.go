@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	mobycontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	mobyimage "github.com/moby/moby/api/types/image"
@@ -20,7 +21,6 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/storage"
 	"github.com/moby/moby/api/types/system"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/berth-dev/berth/kernel/api"
 	"github.com/berth-dev/berth/kernel/container"

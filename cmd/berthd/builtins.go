@@ -46,8 +46,10 @@ var builtins = []builtin{
 	},
 }
 
-func managedContainerdRoot(cfg daemonConfig) string  { return filepath.Join(cfg.Root, "containerd") }
-func managedContainerdState(cfg daemonConfig) string { return filepath.Join(cfg.ExecRoot, "containerd") }
+func managedContainerdRoot(cfg daemonConfig) string { return filepath.Join(cfg.Root, "containerd") }
+func managedContainerdState(cfg daemonConfig) string {
+	return filepath.Join(cfg.ExecRoot, "containerd")
+}
 
 func findBuiltin(name string) (builtin, error) {
 	for _, b := range builtins {

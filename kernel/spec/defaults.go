@@ -10,7 +10,6 @@ import (
 // defaultShmSize is dockerd's default /dev/shm size (64 MiB).
 const defaultShmSize = 64 << 20
 
-
 // defaultSpec is dockerd's default Linux spec (daemon/pkg/oci DefaultLinuxSpec
 // in moby v28/v29): namespaces, masked and read-only paths, and the device
 // cgroup allow list. Mounts and process are filled by Build.
