@@ -76,7 +76,7 @@ func run(runs, parallel, concurrency, creates int) error {
 		return quiet(dockerCmd("run", "--rm", "--network", "none", env.image, "true"))
 	}
 	ctrRun := func(i int) error {
-		return quiet(ctrCmd("run", "--rm", env.image, fmt.Sprintf("bench-%d-%d", os.Getpid(), i), "true"))
+		return quiet(ctrCmd("run", "--rm", env.image, fmt.Sprintf("bench-%d-%d", os.Getpid(), i+1), "true"))
 	}
 	// Warm both paths once.
 	if err := berthRun(-1); err != nil {

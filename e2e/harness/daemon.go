@@ -26,6 +26,8 @@ type Daemon struct {
 	ExecRoot string
 	Sock     string
 	Args     []string
+	// LogLevel is berthd's --log-level; "debug" unless set.
+	LogLevel string
 	cmd      *exec.Cmd
 	log      *os.File
 	waitErr  chan error
@@ -48,6 +50,13 @@ func NewDaemon(bin string, args ...string) (*Daemon, error) {
 	}, nil
 }
 
+func (d *Daemon) logLevel() string {
+	if d.LogLevel == "" {
+		return "debug"
+	}
+	return d.LogLevel
+}
+
 // Host is the DOCKER_HOST / BERTH_HOST value for this daemon.
 func (d *Daemon) Host() string { return "unix://" + d.Sock }
 
@@ -64,11 +73,19 @@ func (d *Daemon) LogPath() string { return filepath.Join(d.Dir, "berthd.log") }
 
 // Start starts berthd and waits until its API answers.
 func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.StartNoWait(); err != nil {
+		return err
+	}
+	return d.waitReady(ctx)
+}
+
+// StartNoWait starts berthd and returns at once.
+func (d *Daemon) StartNoWait() error {
 	lf, err := os.OpenFile(d.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--root", d.Root, "--exec-root", d.ExecRoot, "-H", d.Host(), "--log-level", "debug"}, d.Args...)
+	args := append([]string{"--root", d.Root, "--exec-root", d.ExecRoot, "-H", d.Host(), "--log-level", d.logLevel()}, d.Args...)
 	cmd := exec.Command(filepath.Join(d.Bin, "berthd"), args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
@@ -78,7 +95,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.cmd, d.log = cmd, lf
 	d.waitErr = make(chan error, 1)
 	go func() { d.waitErr <- cmd.Wait() }()
-	return d.waitReady(ctx)
+	return nil
 }
 
 func (d *Daemon) waitReady(ctx context.Context) error {
