@@ -33,9 +33,12 @@ func (d *Daemon) restore(ctx context.Context) error {
 	if err := d.reconcile(ctx); err != nil {
 		return err
 	}
-	// Containers caught in a removal when berthd stopped finish it now.
+	// Containers caught in a removal when berthd stopped finish it now, and
+	// so do AutoRemove containers whose exit was recorded but not followed
+	// by their removal.
 	for _, c := range d.reg.List() {
-		if c.State.RemovalInProgress && !c.State.Running {
+		autoRemoved := c.HostConfig != nil && c.HostConfig.AutoRemove && c.HasBeenStartedBefore
+		if (c.State.RemovalInProgress || autoRemoved) && !c.State.Running {
 			id := c.ID
 			d.queue.Go(id, func() {
 				if err := d.removeLocked(context.Background(), id, true); err != nil {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/berth-dev/berth/kernel/api"
 	"github.com/berth-dev/berth/kernel/container"
-	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/berth-dev/berth/kernel/image"
 	"github.com/berth-dev/berth/kernel/spec"
 	"github.com/berth-dev/berth/plugins"
@@ -152,7 +151,7 @@ func (s *containerService) List(ctx context.Context, opts api.ListOptions) ([]mo
 	now := time.Now()
 	out := make([]mobycontainer.Summary, 0, len(list))
 	for _, c := range list {
-		if !opts.All && !c.State.Running && !opts.Filters.Has("status") {
+		if !opts.All && !c.State.Running && !opts.Filters.Contains("status") {
 			continue
 		}
 		out = append(out, summary(c, now))
@@ -333,13 +332,13 @@ func (s *imageService) List(ctx context.Context, opts api.ImageListOptions) ([]m
 	}
 	out := make([]mobyimage.Summary, 0, len(imgs))
 	for _, img := range imgs {
-		if opts.Filters.Has("dangling") && (len(img.RepoTags) == 0) != (opts.Filters.Values("dangling")[0] == "true") {
+		if opts.Filters.Contains("dangling") && (len(img.RepoTags) == 0) != (opts.Filters.Get("dangling")[0] == "true") {
 			continue
 		}
-		if refs := opts.Filters.Values("reference"); len(refs) > 0 && !matchReference(img.RepoTags, refs) {
+		if refs := opts.Filters.Get("reference"); len(refs) > 0 && !matchReference(img.RepoTags, refs) {
 			continue
 		}
-		if !opts.All && len(img.RepoTags) == 0 && !opts.Filters.Has("dangling") {
+		if !opts.All && len(img.RepoTags) == 0 && !opts.Filters.Contains("dangling") {
 			continue
 		}
 		sm := mobyimage.Summary{
@@ -475,14 +474,7 @@ type eventService struct{ d *Daemon }
 var _ api.Events = (*eventService)(nil)
 
 func (s *eventService) Subscribe(ctx context.Context, opts api.EventsOptions) (<-chan events.Message, error) {
-	var f kevents.Filters
-	for key, values := range opts.Filters {
-		for v, on := range values {
-			if on {
-				f.Add(key, v)
-			}
-		}
-	}
+	f := opts.Filters
 	since := opts.Since
 	if since.IsZero() && !opts.Until.IsZero() {
 		since = time.Unix(0, 1)

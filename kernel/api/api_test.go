@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -499,7 +500,7 @@ func TestEventsStream(t *testing.T) {
 	defer cancel()
 	res := c.Events(ctx, client.EventsListOptions{Filters: client.Filters{}.Add("type", "container").Add("event", "start")})
 	// Events returned, so the headers were flushed before any event exists.
-	if !got.Filters["type"]["container"] || !got.Filters["event"]["start"] {
+	if !got.Filters.ExactMatch("type", "container") || !slices.Equal(got.Filters.Get("event"), []string{"start"}) {
 		t.Fatalf("filters = %v", got.Filters)
 	}
 	for i := range 2 {
@@ -670,7 +671,7 @@ func TestContainerListFilters(t *testing.T) {
 		}
 	}
 	ids(client.ContainerListOptions{Limit: 7, Filters: client.Filters{}.Add("status", "exited")})
-	if !got.Filters["status"]["exited"] || got.Limit != 7 {
+	if !slices.Equal(got.Filters.Get("status"), []string{"exited"}) || got.Limit != 7 {
 		t.Fatalf("service did not get the options: %+v", got)
 	}
 	// docker-py's legacy list form.
@@ -688,6 +689,19 @@ func TestContainerListFilters(t *testing.T) {
 		if _, err := c.ContainerList(ctx, client.ContainerListOptions{Filters: bad}); !cerrdefs.IsInvalidArgument(err) {
 			t.Fatalf("filter %v: %v", bad, err)
 		}
+	}
+	// dockerd's wording, without the ": invalid argument" class suffix.
+	_, err = c.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("bogus", "1")})
+	if err == nil || !strings.HasSuffix(err.Error(), "invalid filter 'bogus'") {
+		t.Fatalf("bad key message: %v", err)
+	}
+	resp, err = rawClient(sock).Get(`http://x/containers/json?filters={"status":"x"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("malformed filters: status %d", resp.StatusCode)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 )
@@ -275,18 +276,18 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request, _ string)
 	if opts.Limit, err = intValue(r, "limit", 0); err != nil {
 		return err
 	}
-	if opts.Filters, err = ParseFilters(r.URL.Query().Get("filters")); err != nil {
+	if opts.Filters, err = kevents.ParseFilters(r.URL.Query().Get("filters")); err != nil {
 		return err
 	}
 	if err := opts.Filters.Validate(containerListFilterKeys...); err != nil {
 		return err
 	}
-	for st := range opts.Filters["status"] {
+	for _, st := range opts.Filters.Get("status") {
 		if err := container.ValidateContainerState(container.ContainerState(st)); err != nil {
 			return invalid(fmt.Sprintf("invalid filter 'status=%s'", st))
 		}
 	}
-	for code := range opts.Filters["exited"] {
+	for _, code := range opts.Filters.Get("exited") {
 		if _, err := strconv.Atoi(code); err != nil {
 			return invalid(fmt.Sprintf("invalid filter 'exited=%s'", code))
 		}
@@ -307,17 +308,17 @@ var exitedStatus = regexp.MustCompile(`^Exited \((-?\d+)\)`)
 // All (or Limit, or a status/exited filter), newest first, then Limit.
 func FilterContainers(list []container.Summary, opts ListOptions) []container.Summary {
 	f := opts.Filters
-	showAll := opts.All || opts.Limit > 0 || f.Has("status") || f.Has("exited")
+	showAll := opts.All || opts.Limit > 0 || f.Contains("status") || f.Contains("exited")
 	list = slices.Clone(list)
 	slices.SortStableFunc(list, func(a, b container.Summary) int { return cmp.Compare(b.Created, a.Created) })
 	var before, since *container.Summary
 	for i := range list {
-		for ref := range f["before"] {
+		for _, ref := range f.Get("before") {
 			if matchesRef(&list[i], ref) {
 				before = &list[i]
 			}
 		}
-		for ref := range f["since"] {
+		for _, ref := range f.Get("since") {
 			if matchesRef(&list[i], ref) {
 				since = &list[i]
 			}
@@ -331,17 +332,15 @@ func FilterContainers(list []container.Summary, opts ListOptions) []container.Su
 		if before != nil && ctr.Created >= before.Created || since != nil && ctr.Created <= since.Created {
 			continue
 		}
-		if !f.matchAny("status", func(v string) bool { return string(ctr.State) == v }) ||
-			!f.matchAny("id", func(v string) bool { return regexpMatch(v, ctr.ID) }) ||
-			!f.matchAny("name", func(v string) bool {
-				return slices.ContainsFunc(ctr.Names, func(n string) bool { return regexpMatch(v, n) })
-			}) ||
-			!f.matchAny("ancestor", func(v string) bool { return matchesImage(v, ctr.Image, ctr.ImageID) }) ||
-			!f.matchAny("exited", func(v string) bool {
+		if !f.ExactMatch("status", string(ctr.State)) ||
+			!f.Match("id", ctr.ID) ||
+			!matchName(f, ctr.Names) ||
+			!matchAny(f, "ancestor", func(v string) bool { return matchesImage(v, ctr.Image, ctr.ImageID) }) ||
+			!matchAny(f, "exited", func(v string) bool {
 				m := exitedStatus.FindStringSubmatch(ctr.Status)
 				return ctr.State == container.StateExited && m != nil && m[1] == v
 			}) ||
-			!f.matchLabels("label", ctr.Labels) {
+			!f.MatchKVList("label", ctr.Labels) {
 			continue
 		}
 		out = append(out, ctr)
@@ -357,14 +356,22 @@ func matchesRef(ctr *container.Summary, ref string) bool {
 	return strings.HasPrefix(ctr.ID, ref) || slices.Contains(ctr.Names, "/"+strings.TrimPrefix(ref, "/"))
 }
 
-// regexpMatch matches like dockerd's filters: the value is a regular
-// expression searched in s; an invalid one falls back to a substring test.
-func regexpMatch(expr, s string) bool {
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return strings.Contains(s, expr)
+// matchName reports whether the name filter is unset or matches one of
+// names (dockerd's loose match: exact or unanchored regular expression).
+func matchName(f kevents.Filters, names []string) bool {
+	if !f.Contains("name") {
+		return true
 	}
-	return re.MatchString(s)
+	return slices.ContainsFunc(names, func(n string) bool { return f.Match("name", n) })
+}
+
+// matchAny reports whether key is unset or match holds for one of its
+// values, for filters whose test is not one of kevents.Filters' own.
+func matchAny(f kevents.Filters, key string, match func(v string) bool) bool {
+	if !f.Contains(key) {
+		return true
+	}
+	return slices.ContainsFunc(f.Get(key), match)
 }
 
 // matchesImage reports whether the ancestor filter value names the image a

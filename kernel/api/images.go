@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/moby/moby/api/types/registry"
 )
 
@@ -40,7 +41,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request, _ string) err
 	if err != nil {
 		return err
 	}
-	f, err := ParseFilters(r.URL.Query().Get("filters"))
+	f, err := kevents.ParseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
 		return err
 	}

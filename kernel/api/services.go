@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
@@ -120,7 +121,7 @@ type ListOptions struct {
 	All     bool
 	Limit   int
 	Size    bool
-	Filters Filters
+	Filters kevents.Filters
 }
 
 // Images is the kernel's image store as the API needs it. name arguments
@@ -155,7 +156,7 @@ type Images interface {
 // ImageListOptions are the GET /images/json parameters.
 type ImageListOptions struct {
 	All     bool
-	Filters Filters
+	Filters kevents.Filters
 }
 
 // Events is the event bus as the API needs it.
@@ -171,7 +172,7 @@ type Events interface {
 // EventsOptions are the GET /events parameters; zero times mean "unset".
 type EventsOptions struct {
 	Since, Until time.Time
-	Filters      Filters
+	Filters      kevents.Filters
 }
 
 // System answers /info and /version.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/berth-dev/berth/sdk/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
@@ -128,7 +129,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) error 
 	if opts.Until, err = parseTimestamp(q.Get("until")); err != nil {
 		return err
 	}
-	if opts.Filters, err = ParseFilters(q.Get("filters")); err != nil {
+	if opts.Filters, err = kevents.ParseFilters(q.Get("filters")); err != nil {
 		return err
 	}
 	if err := opts.Filters.Validate(eventFilterKeys...); err != nil {

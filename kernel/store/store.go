@@ -23,9 +23,19 @@ type Options struct {
 	Timeout time.Duration
 	// EventLimit is the number of events kept; zero means DefaultEventLimit.
 	EventLimit int
+	// BatchDelay is how long a write waits for others to share its commit;
+	// zero means one millisecond.
+	BatchDelay time.Duration
 	// Schemas are other packages' buckets and migrations, migrated after
 	// the kernel's own in the order given.
 	Schemas []Schema
+}
+
+func (o Options) batchDelay() time.Duration {
+	if o.BatchDelay > 0 {
+		return o.BatchDelay
+	}
+	return time.Millisecond
 }
 
 // Store is the open database.
@@ -60,6 +70,11 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// bbolt's Batch waits up to MaxBatchDelay (10ms by default) for more
+	// writers before it commits. A lone `docker run` makes five transitions
+	// in a row, so that wait is pure latency; 1ms still lets concurrent
+	// transitions share one commit and its fsyncs.
+	db.MaxBatchDelay = opts.batchDelay()
 	if err := db.Update(func(tx *bolt.Tx) error { return migrate(tx, schemas) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
