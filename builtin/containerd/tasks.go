@@ -67,10 +67,54 @@ func (s session) owned(r *Runtime, id string) (containers.Container, error) {
 	return info, nil
 }
 
-// fifoCreator hands containerd the kernel's stdio paths as they are. The
-// kernel creates and opens the FIFOs and copies their data, so no copying
-// goroutines run here, and closing this IO must not remove anything.
+// devNull stands in for a stream that is not connected.
+const devNull = "/dev/null"
+
+// shimStdio turns the kernel's stdio into paths the shim accepts. An empty
+// path means "not connected", but the runc shim only understands that when
+// every path is empty (it then gives the process /dev/null); with one stream
+// connected it opens every other one by path and fails on "" (`opening file
+// "" failed`). So an unconnected stdout or stderr becomes /dev/null, which the
+// shim opens as a plain file and discards into. Stdin may stay empty: the
+// shim skips it. With a terminal, stderr is unused and stdout is the console
+// output, which the shim always opens.
+func shimStdio(s runtime.Stdio) runtime.Stdio {
+	if s.Terminal {
+		if s.Stdout == "" {
+			s.Stdout = devNull
+		}
+		return s
+	}
+	if s.Stdin == "" && s.Stdout == "" && s.Stderr == "" {
+		return s
+	}
+	if s.Stdout == "" {
+		s.Stdout = devNull
+	}
+	if s.Stderr == "" {
+		s.Stderr = devNull
+	}
+	return s
+}
+
+// kernelStdio undoes shimStdio for what List reports, so that the kernel
+// sees the paths it gave.
+func kernelStdio(s runtime.Stdio) runtime.Stdio {
+	if s.Stdout == devNull {
+		s.Stdout = ""
+	}
+	if s.Stderr == devNull {
+		s.Stderr = ""
+	}
+	return s
+}
+
+// fifoCreator hands containerd the kernel's stdio paths (after shimStdio).
+// The kernel creates and opens the FIFOs and copies their data, so no
+// copying goroutines run here, and closing this IO must not remove
+// anything.
 func fifoCreator(stdio runtime.Stdio) cio.Creator {
+	stdio = shimStdio(stdio)
 	return func(string) (cio.IO, error) {
 		return cio.Load(cio.NewFIFOSet(cio.Config{
 			Terminal: stdio.Terminal,
@@ -257,13 +301,14 @@ func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (uint32, er
 	if err != nil {
 		return 0, newError(errdefs.ErrInvalidArgument, "exec %s in %s: encode process: %v", req.ExecID, req.ContainerID, err)
 	}
+	stdio := shimStdio(req.Stdio)
 	_, err = s.c.TaskService().Exec(s.ctx, &tasksapi.ExecProcessRequest{
 		ContainerID: req.ContainerID,
 		ExecID:      req.ExecID,
-		Terminal:    req.Stdio.Terminal,
-		Stdin:       req.Stdio.Stdin,
-		Stdout:      req.Stdio.Stdout,
-		Stderr:      req.Stdio.Stderr,
+		Terminal:    stdio.Terminal,
+		Stdin:       stdio.Stdin,
+		Stdout:      stdio.Stdout,
+		Stderr:      stdio.Stderr,
 		Spec:        spec,
 	})
 	if err != nil {
@@ -439,7 +484,7 @@ func taskOf(id string, p *tasktypes.Process, labels map[string]string) runtime.T
 		Status:     statusOf(p.Status),
 		ExitStatus: p.ExitStatus,
 		ExitedAt:   timeOf(p.ExitedAt),
-		Stdio:      runtime.Stdio{Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Terminal: p.Terminal},
+		Stdio:      kernelStdio(runtime.Stdio{Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Terminal: p.Terminal}),
 		Labels:     labels,
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,8 @@ type fakeEngine struct {
 	ctrs     map[string]*fakeCtr
 	ExitCode int64
 	signals  []syscall.Signal
+	imported []byte   // the last import's body
+	ctypes   []string // Content-Type of each POST /images/create
 }
 
 type fakeCtr struct {
@@ -188,7 +191,19 @@ func (e *fakeEngine) Pull(ctx context.Context, fromImage, tag, platform, auth st
 }
 
 func (e *fakeEngine) Import(ctx context.Context, src io.Reader, repo, tag string, changes []string, w io.Writer) error {
-	return errdefs.ErrUnimplemented
+	data, err := io.ReadAll(src)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.imported = data
+	e.mu.Unlock()
+	e.record(fmt.Sprintf("import %s %s %q", repo, tag, changes))
+	if _, err := w.Write([]byte(`{"status":"Importing"}` + "\n")); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "{\"status\":\"sha256:%x\"}\n", sha256.Sum256(data))
+	return err
 }
 
 // fakeImages adapts the engine's image half (List clashes with containers').
@@ -217,7 +232,15 @@ func serve(t *testing.T, e *fakeEngine) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api.New(api.Services{Containers: e, Images: fakeImages{e}, System: fakeSystem{}}, api.Config{Version: "test"})}
+	h := api.New(api.Services{Containers: e, Images: fakeImages{e}, System: fakeSystem{}}, api.Config{Version: "test"})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/images/create") {
+			e.mu.Lock()
+			e.ctypes = append(e.ctypes, r.Header.Get("Content-Type"))
+			e.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = srv.Serve(ln) }()

@@ -65,6 +65,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
+		// docker never splits repeated flags on commas (-e A=a,b, -c "CMD [\"a\",\"b\"]").
+		DisableSliceFlagSeparator: true,
 		// Errors are printed by runMain, which also picks the exit status.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Metadata:       map[string]any{"streams": st},
@@ -75,7 +77,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			runCommand(), createCommand(), startCommand(), stopCommand(), restartCommand(),
 			killCommand(), rmCommand(), psCommand(), pullCommand(), imagesCommand(), rmiCommand(),
-			inspectCommand(), eventsCommand(), versionCommand(), infoCommand(),
+			inspectCommand(), eventsCommand(), versionCommand(), infoCommand(), importCommand(),
+			pluginCommand(),
 		},
 	}
 }
@@ -86,9 +89,11 @@ func ioOf(c *cli.Context) *streams {
 }
 
 // newClient connects to the daemon named by -H/BERTH_HOST, negotiating the
-// API version on first use as the docker CLI does.
-func newClient(c *cli.Context) (*client.Client, error) {
-	cl, err := client.New(client.WithHost(c.String("host")), client.WithUserAgent("berth/"+version))
+// API version on first use as the docker CLI does. extra options (custom
+// headers) apply after the defaults.
+func newClient(c *cli.Context, extra ...client.Opt) (*client.Client, error) {
+	opts := append([]client.Opt{client.WithHost(c.String("host")), client.WithUserAgent("berth/" + version)}, extra...)
+	cl, err := client.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.String("host"), err)
 	}

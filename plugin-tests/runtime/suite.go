@@ -118,9 +118,16 @@ func randomID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// create creates a task running args in a fresh busybox rootfs and
-// registers its removal.
+// create creates a task running args in a fresh busybox rootfs, with
+// stdout and stderr connected, and registers its removal.
 func (h *harness) create(args ...string) *container {
+	h.t.Helper()
+	return h.createStdio(true, args...)
+}
+
+// createStdio is create with stderr connected or left empty ("not
+// connected").
+func (h *harness) createStdio(withStderr bool, args ...string) *container {
 	h.t.Helper()
 	id := randomID("suite")
 	dir := filepath.Join(h.root, id)
@@ -130,11 +137,15 @@ func (h *harness) create(args ...string) *container {
 	rootfs := BusyboxRootfs(h.t, filepath.Join(dir, "rootfs"))
 	c := &container{id: id}
 	c.stdout = h.fifo(filepath.Join(dir, "stdout"))
-	c.stderr = h.fifo(filepath.Join(dir, "stderr"))
+	stdio := runtime.Stdio{Stdout: c.stdout.Name()}
+	if withStderr {
+		c.stderr = h.fifo(filepath.Join(dir, "stderr"))
+		stdio.Stderr = c.stderr.Name()
+	}
 	c.req = runtime.CreateRequest{
 		ID:     id,
 		Spec:   NewSpec(id, rootfs, args...),
-		Stdio:  runtime.Stdio{Stdout: c.stdout.Name(), Stderr: c.stderr.Name()},
+		Stdio:  stdio,
 		Labels: map[string]string{"berth.test": "suite"},
 	}
 	if err := h.rt.Create(h.ctx, c.req); err != nil {
@@ -472,6 +483,25 @@ func testUnconnectedStdio(t *testing.T, h *harness) {
 	}
 	if ev := h.waitExit(c.id, "exec-no-stderr"); ev.ExitStatus != 0 {
 		t.Errorf("exec exit status = %d, want 0", ev.ExitStatus)
+	}
+
+	// The init process with stderr not connected: it runs, its stdout
+	// arrives, and List gives back the paths as they were given, so that
+	// the kernel reopens the right FIFOs at restore.
+	init := h.createStdio(false, "sh", "-c", "echo lost >&2; echo init-stdout; sleep 1000")
+	h.start(init)
+	if got := readLine(t, init.stdout); got != "init-stdout\n" {
+		t.Errorf("init stdout = %q", got)
+	}
+	task, ok := h.listed(init.id)
+	if !ok {
+		t.Fatalf("List does not have %s", init.id)
+	}
+	if task.Status != runtime.StatusRunning {
+		t.Errorf("List: %s status = %s, want running", init.id, task.Status)
+	}
+	if task.Stdio.Stdout != init.req.Stdio.Stdout || task.Stdio.Stderr != "" || task.Stdio.Stdin != "" {
+		t.Errorf("List: %s stdio = %+v, want stdout %q and no stdin or stderr", init.id, task.Stdio, init.req.Stdio.Stdout)
 	}
 }
 
