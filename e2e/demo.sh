@@ -43,11 +43,11 @@ tar -C "$rootfs" -cf "$work/busybox.tar" .
 export BERTH_HOST="unix://$sock"
 show "$BIN/berth" import "$work/busybox.tar" busybox:demo
 show "$BIN/berth" images
-show "$BIN/berth" run --rm busybox:demo echo "Hello from Berth: a container started by berth"
 if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
   export DOCKER_HOST="unix://$sock"
-  show docker run --rm busybox:demo echo "Hello from Berth: a container started by the docker CLI"
+  show docker run --rm busybox:demo echo "Hello from Berth, through the docker CLI"
   show docker ps -a
 fi
 echo
-echo "== stopping berthd and the managed containerd"
+echo "(on exit the demo stops berthd and its managed containerd and removes $work)"
+show "$BIN/berth" run --rm busybox:demo echo "Hello from Berth!"
