@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 
 	"github.com/berth-dev/berth/e2e/harness"
 )
@@ -139,6 +140,38 @@ func TestDockerCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("failed start exit codes", func(t *testing.T) {
+		before := listRaw(t, d)
+		// The CLI maps runc's messages to 127 and 126; with --rm it waits
+		// for the removal, so the daemon must remove a container whose
+		// start failed or the CLI hangs.
+		for _, tc := range []struct {
+			args []string
+			code int
+			msg  string
+		}{
+			{[]string{"run", "--rm", img, "nosuchcommand"}, 127, "executable file not found"},
+			{[]string{"run", "--rm", img, "/etc/passwd"}, 126, "permission denied"},
+			{[]string{"run", "--name", "e2e-cli-failstart", img, "nosuchcommand"}, 127, "executable file not found"},
+		} {
+			_, stderr, code := docker(t, d, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Errorf("docker %q: exit %d stderr %q, want %d and %q (-1 = hung for 90s)", tc.args, code, stderr, tc.code, tc.msg)
+			}
+		}
+		ins := dockerInspect(t, d, "e2e-cli-failstart")
+		if ins.State == nil || ins.State.Running || ins.State.Pid != 0 {
+			t.Errorf("container whose start failed: State %+v, want not running", ins.State)
+		}
+		docker(t, d, "rm", "-f", "e2e-cli-failstart")
+		for id, s := range listRaw(t, d) {
+			if _, ok := before[id]; !ok {
+				t.Errorf("failed starts left container %s %v (%s)", id[:12], s.Names, s.State)
+				docker(t, d, "rm", "-f", id)
+			}
+		}
+	})
+
 	t.Run("run -d, start twice, stop escalates to KILL", func(t *testing.T) {
 		out, _, code := docker(t, d, "run", "-d", "--name", "e2e-cli-sleep", img, "sleep", "300")
 		defer docker(t, d, "rm", "-f", "e2e-cli-sleep")
@@ -256,7 +289,14 @@ func TestDockerCLI(t *testing.T) {
 		}
 		var got []string
 		var dieCode string
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.TrimSpace(out) == "" {
+			t.Errorf("docker events --since --until --filter container=ID printed nothing")
+			diagnoseEvents(t, c, since, make(client.Filters).Add("container", id))
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
 			var m struct {
 				Type   string
 				Action string

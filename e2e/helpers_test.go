@@ -502,3 +502,16 @@ func filterJSON(f map[string]map[string]bool) string {
 	b, _ := json.Marshal(f)
 	return url.QueryEscape(string(b))
 }
+
+// diagnoseEvents repeats an events query whose until lies in the past with
+// an until 1.5 s in the future, and logs what that returns: it tells a
+// replay that ends too early from events that were never recorded.
+func diagnoseEvents(t *testing.T, c *client.Client, since time.Time, f client.Filters) {
+	t.Helper()
+	evs, err := eventsBetween(context.Background(), c, since, time.Now().Add(1500*time.Millisecond), f)
+	var lines []string
+	for _, e := range evs {
+		lines = append(lines, fmt.Sprintf("%s %s %s %v", e.Type, e.Action, e.Actor.ID, e.Actor.Attributes))
+	}
+	t.Logf("diagnostic: the same events query with until 1.5s in the future returned %d events (err %v):\n%s", len(evs), err, strings.Join(lines, "\n"))
+}

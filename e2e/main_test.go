@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,9 +75,12 @@ func runMain(m *testing.M) int {
 	code := m.Run()
 
 	if sharedD != nil {
+		logs := logTail(sharedD)
 		if err := teardown(sharedD); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: shared daemon left something behind: %v\nberthd log:\n%s\n", err, sharedD.Logs())
+			fmt.Fprintf(os.Stderr, "e2e: shared daemon left something behind: %v\nberthd log:\n%s\n", err, logs)
 			code = 1
+		} else if code != 0 {
+			fmt.Fprintf(os.Stderr, "e2e: shared berthd log:\n%s\n", logs)
 		}
 	}
 	if reg != nil {
@@ -142,7 +146,7 @@ func shared(t *testing.T) *harness.Daemon {
 	})
 	if sharedErr != nil {
 		if sharedD != nil {
-			t.Fatalf("shared berthd: %v\nberthd log:\n%s", sharedErr, sharedD.Logs())
+			t.Fatalf("shared berthd: %v\nberthd log:\n%s", sharedErr, logTail(sharedD))
 		}
 		t.Fatalf("shared berthd: %v", sharedErr)
 	}
@@ -158,20 +162,22 @@ func ownDaemon(t *testing.T, args ...string) *harness.Daemon {
 	d, err := startDaemon(context.Background(), args...)
 	if err != nil {
 		if d != nil {
-			t.Fatalf("start berthd: %v\nberthd log:\n%s", err, d.Logs())
+			t.Fatalf("start berthd: %v\nberthd log:\n%s", err, logTail(d))
 		}
 		t.Fatalf("start berthd: %v", err)
 	}
 	t.Cleanup(func() {
+		// Cleanup removes the directory holding the log: read it first.
+		logs := logTail(d)
 		if err := teardown(d); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("berthd log (tail):\n%s", d.Logs())
+			t.Logf("berthd log (without API request lines):\n%s", logs)
 		}
 	})
 	if err := pull(context.Background(), d, busyboxRef); err != nil {
-		t.Fatalf("pull %s: %v\nberthd log:\n%s", busyboxRef, err, d.Logs())
+		t.Fatalf("pull %s: %v\nberthd log:\n%s", busyboxRef, err, logTail(d))
 	}
 	return d
 }
@@ -185,7 +191,7 @@ func startDaemon(ctx context.Context, args ...string) (*harness.Daemon, error) {
 	defer cancel()
 	if err := d.Start(ctx); err != nil {
 		// Stop whatever the failed start left (a managed containerd).
-		logs := d.Logs()
+		logs := logTail(d)
 		d.Cleanup()
 		return nil, fmt.Errorf("%w\nberthd log:\n%s", err, logs)
 	}
@@ -210,10 +216,12 @@ func teardown(d *harness.Daemon) error {
 	if pids := waitNoProcesses(d.Dir, 10*time.Second); len(pids) > 0 {
 		// These are processes berthd started for this test (managed
 		// containerd, shims); end them by pid so no test leaks them.
+		var desc []string
 		for _, p := range pids {
+			desc = append(desc, fmt.Sprintf("%d %q", p, procCmdline(p)))
 			_ = syscallKill(p)
 		}
-		problems = append(problems, fmt.Errorf("processes still running after cleanup: %v", pids))
+		problems = append(problems, fmt.Errorf("processes still running after cleanup (killed now): %v", desc))
 	}
 	if len(problems) == 0 {
 		return nil
@@ -264,4 +272,24 @@ func berth(t *testing.T, d *harness.Daemon, args ...string) (string, string, int
 	stdout, stderr, code := run(90*time.Second, []string{"BERTH_HOST=" + d.Host()}, bin, args...)
 	t.Logf("berth %q → %d\nstdout: %s\nstderr: %s", args, code, stdout, stderr)
 	return stdout, stderr, code
+}
+
+// logTail returns the last lines of berthd's log without the debug lines
+// of successful API requests, which would drown what matters.
+func logTail(d *harness.Daemon) string {
+	data, err := os.ReadFile(d.LogPath())
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	var keep []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "level=DEBUG") && strings.Contains(line, `msg="api request"`) {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	if len(keep) > 200 {
+		keep = keep[len(keep)-200:]
+	}
+	return strings.Join(keep, "\n")
 }

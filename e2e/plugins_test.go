@@ -100,6 +100,7 @@ func TestPluginProcessesAndRestart(t *testing.T) {
 	}
 	if !containsInOrder(acts, []string{"exit", "restart"}) {
 		t.Errorf("plugin events for the runtime plugin %v, want exit then restart", acts)
+		diagnoseEvents(t, c, since, make(client.Filters).Add("type", "plugin"))
 	}
 	if len(evs) > 0 {
 		exit := evs[0]

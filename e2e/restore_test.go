@@ -14,6 +14,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/berth-dev/berth/e2e/harness"
 )
 
 // TestLiveRestore stops berthd while containers run and starts it again:
@@ -195,7 +197,7 @@ func TestKillDuringParallelRuns(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d creates acknowledged before the kill", len(ids))
 	if len(ids) == 0 {
-		t.Fatalf("no create was acknowledged within 15s; berthd log:\n%s", d.Logs())
+		t.Fatalf("no create was acknowledged within 15s; berthd log:\n%s", logTail(d))
 	}
 
 	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -275,6 +277,23 @@ func TestKillDuringParallelRuns(t *testing.T) {
 	if len(orphans) > 0 {
 		t.Errorf("containerd objects without a berth record after restore: %v", orphans)
 	}
+	// Nor a shim serving no task (it would outlive everything).
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := ctrIDs(d, "tasks")
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		shims := strays(d, tasks)
+		if len(shims) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("shims without a containerd task 10s after restore (ctr tasks: %v): %v", tasks, shims)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// Everything listed settles into a final state (the short runs exit).
 	deadline = time.Now().Add(15 * time.Second)
@@ -351,7 +370,7 @@ func TestSecondDaemonSameRoot(t *testing.T) {
 		t.Errorf("first berthd after the refused second one: %v, stdout %q", err, res.Stdout)
 	}
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
-		t.Logf("berthd log:\n%s", d.Logs())
+		t.Logf("berthd log:\n%s", logTail(d))
 	}
 }
 
@@ -365,4 +384,26 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// strays lists the shim processes of d's managed containerd whose -id is
+// not among tasks.
+func strays(d *harness.Daemon, tasks []string) []string {
+	known := map[string]bool{}
+	for _, id := range tasks {
+		known[id] = true
+	}
+	var out []string
+	for _, p := range processesMentioning(containerdSock(d)) {
+		f := strings.Fields(procCmdline(p))
+		if len(f) == 0 || !strings.Contains(f[0], "containerd-shim") {
+			continue
+		}
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "-id" && !known[f[i+1]] {
+				out = append(out, fmt.Sprintf("pid %d id %s", p, f[i+1]))
+			}
+		}
+	}
+	return out
 }

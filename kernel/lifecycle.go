@@ -507,10 +507,10 @@ func (d *Daemon) releaseResources(ctx context.Context, c *container.Container) e
 		errs = append(errs, fmt.Errorf("delete task: %w", err))
 	}
 	d.closeIO(c.ID, drainTimeout)
-	if c.NetNSPath != "" {
-		if err := netns.Remove(c.NetNSPath); err != nil {
-			errs = append(errs, err)
-		}
+	// The path is derived, not read from the record: a start cut short
+	// made the namespace before it recorded it.
+	if err := netns.Remove(filepath.Join(d.netnsDir(), c.ID)); err != nil {
+		errs = append(errs, err)
 	}
 	if err := d.gd.Unmount(ctx, c.GraphID, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("unmount rootfs: %w", err))

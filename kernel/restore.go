@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth-dev/berth/kernel/container"
+	"github.com/berth-dev/berth/kernel/netns"
+	"github.com/berth-dev/berth/kernel/stdio"
 	"github.com/berth-dev/berth/sdk/errdefs"
 	"github.com/berth-dev/berth/sdk/runtime"
 )
@@ -65,24 +70,35 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, t := range tasks {
 		byID[t.ID] = t
 	}
+	// The corrections run on each container's queue, in order with anything
+	// else for it, and reconcile returns when all are applied: at start the
+	// API must not serve a state the runtime has already left.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	queue := func(id string, fn func()) {
+		wg.Add(1)
+		d.queue.Go(id, func() { defer wg.Done(); fn() })
+	}
 	for _, c := range d.reg.List() {
 		t, has := byID[c.ID]
 		delete(byID, c.ID)
 		id := c.ID
 		switch {
 		case c.State.Running && has && (t.Status == runtime.StatusRunning || t.Status == runtime.StatusPaused):
-			d.queue.Go(id, func() { d.reattach(ctx, id, t) })
+			queue(id, func() { d.reattach(ctx, id, t) })
 		case c.State.Running && has:
 			d.log.Info("restore: task exited while berthd was down", "container", id, "exit", t.ExitStatus)
-			d.queue.Go(id, func() { d.reattachExited(id, t) })
+			queue(id, func() { d.reattachExited(id, t) })
 		case c.State.Running:
 			d.log.Warn("restore: task vanished", "container", id)
-			d.queue.Go(id, func() { d.handleExit(id, 255, time.Now(), vanishedError) })
+			queue(id, func() { d.handleExit(id, 255, time.Now(), vanishedError) })
 		case has:
 			// A start that crashed halfway, or a task whose exit was
 			// recorded but not yet deleted: the record says not running.
 			d.log.Info("restore: removing task of a stopped container", "container", id, "status", t.Status)
-			d.queue.Go(id, func() { d.dropTask(id) })
+			queue(id, func() { d.dropTask(id); d.undoInterruptedStart(id) })
+		default:
+			d.undoInterruptedStart(id)
 		}
 	}
 	for id, t := range byID {
@@ -136,18 +152,53 @@ func (d *Daemon) reattachExited(id string, t runtime.Task) {
 	d.handleExit(id, int(t.ExitStatus), t.ExitedAt, "")
 }
 
+// undoInterruptedStart releases what a start that berthd's death cut short
+// had set up. Such a start is recognised by its network namespace file,
+// which a start creates first and every exit removes; checking it costs a
+// stat, not a plugin call, so restore stays fast with many containers.
+func (d *Daemon) undoInterruptedStart(id string) {
+	cur, ok := d.reg.ByID(id)
+	if !ok || cur.State.Running {
+		return
+	}
+	ns := filepath.Join(d.netnsDir(), id)
+	if _, err := os.Stat(ns); err != nil {
+		return
+	}
+	d.log.Info("restore: undoing an interrupted start", "container", id)
+	if err := netns.Remove(ns); err != nil {
+		d.log.Warn("restore: remove netns", "container", id, "err", err)
+	}
+	if err := d.gd.Unmount(context.Background(), cur.GraphID, id); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		d.log.Warn("restore: unmount rootfs", "container", id, "err", err)
+	}
+}
+
 // dropTask kills and deletes a task the records do not want running.
 func (d *Daemon) dropTask(id string) {
 	ctx := context.Background()
+	// A shim whose task berthd was creating when it died may be blocked
+	// opening the stdio FIFOs for writing, which waits for a reader: the
+	// berthd that held the other ends is gone. Opening them lets the create
+	// finish, so the task can be killed and deleted, shim and all.
+	if c, ok := d.reg.ByID(id); ok && c.Config != nil {
+		if f, err := stdio.Open(d.stdioDir(), id, c.Config.OpenStdin, c.Config.Tty); err == nil {
+			defer f.Close()
+		}
+	}
 	t, err := d.rt.State(ctx, id)
+	for deadline := time.Now().Add(3 * time.Second); err == nil && t.Status == runtime.StatusUnknown && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		t, err = d.rt.State(ctx, id)
+	}
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return
 	}
-	if err == nil && (t.Status == runtime.StatusRunning || t.Status == runtime.StatusPaused) {
+	if err == nil && t.Status != runtime.StatusStopped {
 		_ = d.rt.Kill(ctx, id, "", 9, true)
 		deadline := time.Now().Add(killWait)
 		for time.Now().Before(deadline) {
-			if t, err := d.rt.State(ctx, id); err != nil || t.Status == runtime.StatusStopped {
+			if t, err := d.rt.State(ctx, id); err != nil || t.Status == runtime.StatusStopped || t.Status == runtime.StatusCreated {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)

@@ -129,6 +129,10 @@ func gone(pid int) bool {
 
 // killStale kills the process a pidfile names if it is still that process,
 // waits for it to go, and removes the pidfile. It reports whether it killed.
+// staleGrace is how long a stale plugin may take to finish its calls and
+// exit on its own before it is killed.
+var staleGrace = 10 * time.Second
+
 func killStale(path string) (bool, error) {
 	rec, err := readPidfile(path)
 	if err != nil {
@@ -139,10 +143,20 @@ func killStale(path string) (bool, error) {
 	if !rec.matches() {
 		return false, os.Remove(path)
 	}
+	// A plugin whose berthd died exits by itself once the calls it is
+	// serving end (sdk.Serve): killing it in their middle could cut a
+	// containerd operation in half. Give it that time, then kill.
+	deadline := time.Now().Add(staleGrace)
+	for !gone(rec.Pid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if gone(rec.Pid) {
+		return true, os.Remove(path)
+	}
 	if err := syscall.Kill(rec.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return false, fmt.Errorf("kill stale plugin pid %d: %w", rec.Pid, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for !gone(rec.Pid) {
 		if time.Now().After(deadline) {
 			return true, fmt.Errorf("stale plugin pid %d did not exit after SIGKILL", rec.Pid)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func startSleeper(t *testing.T) *exec.Cmd {
@@ -30,6 +31,10 @@ func TestProcStat(t *testing.T) {
 }
 
 func TestCleanStale(t *testing.T) {
+	// The processes here never exit by themselves; don't wait the grace.
+	old := staleGrace
+	staleGrace = 50 * time.Millisecond
+	t.Cleanup(func() { staleGrace = old })
 	h, _ := newTestHost(t, nil)
 	dir := filepath.Join(h.cfg.ExecRoot, "plugins")
 

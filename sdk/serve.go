@@ -1,10 +1,17 @@
 package sdk
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -59,8 +66,10 @@ func Serve(p Plugins) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         ServerPluginSet(p),
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          logger,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(inflight.track))...)
+		},
+		Logger: logger,
 	})
 	os.Exit(0)
 }
@@ -83,10 +92,65 @@ func watchParent(value string, logger hclog.Logger) error {
 	go func() {
 		// berthd never writes; a read returns only when its end is gone.
 		_, err := io.Copy(io.Discard, f)
-		logger.Info("berthd went away, exiting", "error", err)
+		// stderr went to berthd, which is gone: without this, the next log
+		// line would kill the process with SIGPIPE in the middle of the
+		// calls it is about to finish.
+		signal.Ignore(syscall.SIGPIPE)
+		logger.Info("berthd went away, exiting once calls in flight end", "error", err)
+		inflight.wait(drainTimeout)
 		os.Exit(0)
 	}()
 	return nil
+}
+
+// drainTimeout bounds how long a plugin whose berthd died finishes the calls
+// it is serving before it exits.
+const drainTimeout = 30 * time.Second
+
+// inflight counts the unary calls being served, so a plugin whose berthd
+// died finishes them (a half-made container would outlive both) instead of
+// exiting in their middle. Streams (runtime events) are not counted.
+var inflight callCounter
+
+type callCounter struct {
+	mu   sync.Mutex
+	n    int
+	idle *sync.Cond
+}
+
+func (c *callCounter) track(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.n--
+		if c.n == 0 && c.idle != nil {
+			c.idle.Broadcast()
+		}
+		c.mu.Unlock()
+	}()
+	return handler(ctx, req)
+}
+
+// wait returns when no call is in flight or after timeout.
+func (c *callCounter) wait(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		c.mu.Lock()
+		if c.idle == nil {
+			c.idle = sync.NewCond(&c.mu)
+		}
+		for c.n > 0 {
+			c.idle.Wait()
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
 }
 
 // ServerPluginSet returns the go-plugin PluginSet serving p (keys are

@@ -37,6 +37,18 @@ type session struct {
 	cfg config
 }
 
+// detach keeps ctx's values and deadline but not its cancellation. A call
+// that creates or deletes containerd objects must not be cut in half because
+// its caller went away (berthd died mid-call): containerd would be left with
+// a shim whose task it no longer knows.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+}
+
 func (r *Runtime) begin(ctx context.Context) (session, error) {
 	c, cfg, err := r.conn(ctx)
 	if err != nil {
@@ -129,6 +141,8 @@ func fifoCreator(stdio runtime.Stdio) cio.Creator {
 // our labels) and its task, without starting it. An existing container and
 // task of ours with the same id are accepted as they are.
 func (r *Runtime) Create(ctx context.Context, req runtime.CreateRequest) error {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	s, err := r.begin(ctx)
 	if err != nil {
 		return err
@@ -194,6 +208,8 @@ func (r *Runtime) Create(ctx context.Context, req runtime.CreateRequest) error {
 // Start starts the init process and returns its pid; a task that already
 // runs (or is paused) answers with its pid.
 func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	s, err := r.begin(ctx)
 	if err != nil {
 		return 0, err
@@ -253,6 +269,8 @@ func (r *Runtime) Kill(ctx context.Context, id, execID string, signal syscall.Si
 // exit status. A running task is a conflict: the kernel kills it first. A
 // container whose task has vanished reports status 255 and a zero time.
 func (r *Runtime) Delete(ctx context.Context, id string) (uint32, time.Time, error) {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	s, err := r.begin(ctx)
 	if err != nil {
 		return 0, time.Time{}, err
@@ -287,6 +305,8 @@ func (r *Runtime) Delete(ctx context.Context, id string) (uint32, time.Time, err
 // Exec adds a process to a running task and starts it. A process that
 // cannot start is removed again; the error keeps runc's message.
 func (r *Runtime) Exec(ctx context.Context, req runtime.ExecRequest) (uint32, error) {
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	s, err := r.begin(ctx)
 	if err != nil {
 		return 0, err

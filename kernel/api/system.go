@@ -143,32 +143,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) error 
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 
-	var deadline <-chan time.Time
-	if !opts.Until.IsZero() {
-		t := time.NewTimer(time.Until(opts.Until))
-		defer t.Stop()
-		deadline = t.C
-	}
+	// The service closes ch once no event up to Until can arrive any more;
+	// a timer here would race with the replay still being queued.
 	enc := newLineEncoder(w)
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
-		case <-deadline:
-			// Drain what is already queued up to until, then stop.
-			for {
-				select {
-				case m, ok := <-ch:
-					if !ok || m.TimeNano > opts.Until.UnixNano() && m.TimeNano != 0 {
-						return nil
-					}
-					if enc.encode(m) != nil {
-						return nil
-					}
-				default:
-					return nil
-				}
-			}
 		case m, ok := <-ch:
 			if !ok {
 				return nil
