@@ -91,6 +91,21 @@ func TestDockerCLI(t *testing.T) {
 		}
 	})
 
+	// `docker start -a` attaches before it starts, also to a container that
+	// ran before: each run's output must reach the client that attached for it.
+	t.Run("start -a, three times", func(t *testing.T) {
+		if _, stderr, code := docker(t, d, "create", "--name", "e2e-cli-start-a", img, "echo", "again"); code != 0 {
+			t.Fatalf("docker create: exit %d: %s", code, stderr)
+		}
+		defer docker(t, d, "rm", "-f", "e2e-cli-start-a")
+		for i := 1; i <= 3; i++ {
+			out, stderr, code := docker(t, d, "start", "-a", "e2e-cli-start-a")
+			if code != 0 || out != "again\n" {
+				t.Errorf("run %d: docker start -a: exit %d stdout %q, want 0 \"again\\n\" (stderr %q)", i, code, out, stderr)
+			}
+		}
+	})
+
 	t.Run("run exit 3, ps, inspect", func(t *testing.T) {
 		_, _, code := docker(t, d, "run", "--name", "e2e-cli-exit3", img, "sh", "-c", "exit 3")
 		defer docker(t, d, "rm", "-f", "e2e-cli-exit3")

@@ -478,6 +478,8 @@ func (d *Daemon) removeLocked(ctx context.Context, id string, force bool) error 
 	if err := d.persist(c, nil); err != nil {
 		return err
 	}
+	// Removal also ends attach requests still waiting for a start.
+	d.closeIO(c.ID, drainTimeout)
 	if err := d.releaseResources(ctx, c); err != nil {
 		d.log.Warn("remove: releasing resources", "container", c.ID, "err", err)
 	}
@@ -499,14 +501,15 @@ func (d *Daemon) removeLocked(ctx context.Context, id string, force bool) error 
 }
 
 // releaseResources undoes what a start set up, for a container that is no
-// longer running: the runtime's task, stdio, the network namespace and the
-// rootfs mount. Every step tolerates having been done before.
+// longer running: the runtime's task, the network namespace and the rootfs
+// mount. Every step tolerates having been done before. Stdio is not its
+// business: once the exit is recorded, an attach for the next start may
+// already be waiting on the container's stdio.
 func (d *Daemon) releaseResources(ctx context.Context, c *container.Container) error {
 	var errs []error
 	if _, _, err := d.rt.Delete(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("delete task: %w", err))
 	}
-	d.closeIO(c.ID, drainTimeout)
 	// The path is derived, not read from the record: a start cut short
 	// made the namespace before it recorded it.
 	if err := netns.Remove(filepath.Join(d.netnsDir(), c.ID)); err != nil {

@@ -103,16 +103,8 @@ func (s *containerService) Attach(ctx context.Context, ref string, opts api.Atta
 		return classed(errdefs.ErrConflict, "You cannot attach to a paused container, unpause it first")
 	}
 	tty := c.Config != nil && c.Config.Tty
-	if opts.Stream && !c.State.Running && c.State.Status != mobycontainer.StateCreated && !c.HostConfig.AutoRemove {
-		// A stopped container has no live output; like dockerd, answer at
-		// once after the hijack.
-		streams, err := open(tty)
-		if err != nil {
-			return err
-		}
-		_ = streams
-		return nil
-	}
+	// A container that is not running gets the output of its next start,
+	// as `docker start -a` needs (it attaches, then starts).
 	streams, err := open(tty)
 	if err != nil {
 		return err

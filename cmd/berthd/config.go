@@ -27,7 +27,6 @@ type daemonConfig struct {
 	PluginDir           string   `json:"plugin-dir"`
 	LogLevel            string   `json:"log-level"`
 	InsecureRegistries  []string `json:"insecure-registries"`
-	MetricsAddr         string   `json:"metrics-addr"`
 }
 
 func defaultConfig() daemonConfig {
@@ -59,7 +58,6 @@ var daemonFlags = []cli.Flag{
 	&cli.StringFlag{Name: "plugin-dir", Usage: "directory of third-party plugin manifests", Value: "/etc/berth/plugins"},
 	&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 	&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry (host:port) reached over plain HTTP; repeatable"},
-	&cli.StringFlag{Name: "metrics-addr", Usage: "address for Prometheus metrics (e.g. 127.0.0.1:9323)"},
 }
 
 // loadConfig merges defaults, the --config file and the flags set on the
@@ -93,7 +91,6 @@ func loadConfig(c *cli.Context) (daemonConfig, error) {
 	str("storage-driver", &cfg.StorageDriver)
 	str("plugin-dir", &cfg.PluginDir)
 	str("log-level", &cfg.LogLevel)
-	str("metrics-addr", &cfg.MetricsAddr)
 	if c.IsSet("tlsverify") {
 		cfg.TLSVerify = c.Bool("tlsverify")
 	}
