@@ -42,22 +42,26 @@ func defaultConfig() daemonConfig {
 	}
 }
 
-var daemonFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "JSON file with the same keys as the flags"},
-	&cli.StringFlag{Name: "root", Usage: "root of persistent state", Value: "/var/lib/berth"},
-	&cli.StringFlag{Name: "exec-root", Usage: "root of runtime state (sockets, FIFOs, pidfiles)", Value: "/run/berth"},
-	&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Usage: "socket to listen on: unix:///path or tcp://addr:port (TLS only); repeatable"},
-	&cli.BoolFlag{Name: "tlsverify", Usage: "require and verify TLS client certificates"},
-	&cli.StringFlag{Name: "tlscacert", Usage: "CA certificate that signs client certificates"},
-	&cli.StringFlag{Name: "tlscert", Usage: "server TLS certificate"},
-	&cli.StringFlag{Name: "tlskey", Usage: "server TLS key"},
-	&cli.StringFlag{Name: "containerd", Usage: "containerd socket to use; empty starts a managed containerd"},
-	&cli.StringFlag{Name: "containerd-namespace", Usage: "containerd namespace", Value: "berth"},
-	&cli.StringFlag{Name: "default-runtime", Usage: "runtime plugin name", Value: "containerd"},
-	&cli.StringFlag{Name: "storage-driver", Usage: "graph driver plugin name", Value: "overlayfs"},
-	&cli.StringFlag{Name: "plugin-dir", Usage: "directory of third-party plugin manifests", Value: "/etc/berth/plugins"},
-	&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
-	&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry (host:port) reached over plain HTTP; repeatable"},
+// daemonFlags returns new flags each call: urfave/cli keeps parsed slice
+// values inside the flag values.
+func daemonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "JSON file with the same keys as the flags"},
+		&cli.StringFlag{Name: "root", Usage: "root of persistent state", Value: "/var/lib/berth"},
+		&cli.StringFlag{Name: "exec-root", Usage: "root of runtime state (sockets, FIFOs, pidfiles)", Value: "/run/berth"},
+		&cli.StringSliceFlag{Name: "host", Aliases: []string{"H"}, Usage: "socket to listen on: unix:///path or tcp://addr:port (TLS only); repeatable"},
+		&cli.BoolFlag{Name: "tlsverify", Usage: "require and verify TLS client certificates"},
+		&cli.StringFlag{Name: "tlscacert", Usage: "CA certificate that signs client certificates"},
+		&cli.StringFlag{Name: "tlscert", Usage: "server TLS certificate"},
+		&cli.StringFlag{Name: "tlskey", Usage: "server TLS key"},
+		&cli.StringFlag{Name: "containerd", Usage: "containerd socket to use; empty starts a managed containerd"},
+		&cli.StringFlag{Name: "containerd-namespace", Usage: "containerd namespace", Value: "berth"},
+		&cli.StringFlag{Name: "default-runtime", Usage: "runtime plugin name", Value: "containerd"},
+		&cli.StringFlag{Name: "storage-driver", Usage: "graph driver plugin name", Value: "overlayfs"},
+		&cli.StringFlag{Name: "plugin-dir", Usage: "directory of third-party plugin manifests", Value: "/etc/berth/plugins"},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry (host:port) reached over plain HTTP; repeatable"},
+	}
 }
 
 // loadConfig merges defaults, the --config file and the flags set on the

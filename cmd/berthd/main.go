@@ -28,7 +28,7 @@ func main() {
 	app := &cli.App{
 		Name:   "berthd",
 		Usage:  "the Berth container engine daemon",
-		Flags:  daemonFlags,
+		Flags:  daemonFlags(),
 		Action: runDaemon,
 		Commands: []*cli.Command{
 			{
