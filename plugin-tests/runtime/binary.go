@@ -1,106 +1,36 @@
 package runtimetest
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
-
+	"github.com/berth-dev/berth/plugin-tests/internal/dial"
 	"github.com/berth-dev/berth/sdk"
 	"github.com/berth-dev/berth/sdk/base"
-	"github.com/berth-dev/berth/sdk/errdefs"
 	"github.com/berth-dev/berth/sdk/runtime"
 )
 
 // Environment variables of TestBinary.
 const (
-	// BinaryEnv names the plugin binary TestBinary runs the suite against.
-	BinaryEnv = "BERTH_PLUGIN_TEST_BINARY"
-	// ConfigEnv holds the Configure settings as a JSON object of strings.
-	// "$ROOT" in a value is replaced by a fresh temporary directory per case.
-	ConfigEnv = "BERTH_PLUGIN_TEST_CONFIG"
+	BinaryEnv = dial.BinaryEnv
+	ConfigEnv = dial.ConfigEnv
 )
 
 // DialBinary starts the plugin binary at path the way berthd does (go-plugin
-// gRPC with AutoMTLS and sdk.Handshake), dispenses its runtime and
-// configures it with config. The returned function stops the plugin. It
-// skips the test when the binary does not serve this kind.
+// gRPC with AutoMTLS and sdk.Handshake), dispenses its runtime and configures
+// it with config. The returned function stops the plugin. It skips the test
+// when the binary does not serve this kind.
 func DialBinary(t *testing.T, path string, config map[string]string) (runtime.Runtime, func()) {
 	t.Helper()
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.ClientPluginSet(),
-		Cmd:              exec.Command(path),
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		// The plugin's relayed log goes to stderr, not t.Log: go-plugin may
-		// relay a last line after the case has ended.
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Info, Output: os.Stderr}),
-	})
-	rpc, err := client.Client()
-	if err != nil {
-		client.Kill()
-		t.Fatalf("start plugin %s: %v", path, err)
-	}
-	raw, err := rpc.Dispense(string(base.KindRuntime))
-	if err != nil {
-		client.Kill()
-		t.Fatalf("dispense %s from %s: %v", base.KindRuntime, path, err)
-	}
-	rt := raw.(runtime.Runtime)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := rt.Info(ctx); errors.Is(err, errdefs.ErrNotFound) {
-		client.Kill()
-		t.Skipf("%s does not serve %s", path, base.KindRuntime)
-	}
-	if err := rt.Configure(ctx, config); err != nil {
-		client.Kill()
-		t.Fatalf("Configure %s: %v", path, err)
-	}
-	return rt, client.Kill
+	return dial.Binary[runtime.Runtime](t, path, base.KindRuntime, config)
 }
 
 // DialInMemory serves impl over go-plugin's in-memory gRPC connection and
 // returns the client side, as berthd would see impl from a plugin process.
 func DialInMemory(t *testing.T, impl runtime.Runtime) (runtime.Runtime, func()) {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, sdk.ServerPluginSet(sdk.Plugins{Runtime: impl}))
-	raw, err := client.Dispense(string(base.KindRuntime))
-	if err != nil {
-		t.Fatalf("dispense: %v", err)
-	}
-	return raw.(runtime.Runtime), func() {
-		client.Close()
-		server.Stop()
-	}
+	return dial.InMemory[runtime.Runtime](t, base.KindRuntime, sdk.Plugins{Runtime: impl})
 }
 
 // ConfigFromEnv reads ConfigEnv for one case, with "$ROOT" replaced by a
 // fresh temporary directory.
-func ConfigFromEnv(t *testing.T) map[string]string {
-	t.Helper()
-	config := map[string]string{}
-	if raw := os.Getenv(ConfigEnv); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &config); err != nil {
-			t.Fatalf("%s is not a JSON object of strings: %v", ConfigEnv, err)
-		}
-	}
-	var root string
-	for k, v := range config {
-		if strings.Contains(v, "$ROOT") {
-			if root == "" {
-				root = t.TempDir()
-			}
-			config[k] = strings.ReplaceAll(v, "$ROOT", root)
-		}
-	}
-	return config
-}
+func ConfigFromEnv(t *testing.T) map[string]string { return dial.ConfigFromEnv(t) }
