@@ -4,7 +4,7 @@ BIN     := bin
 PKGS_E2E := ./e2e/...
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
-.PHONY: help build test test-unit test-e2e bench proto lint demo run deps clean
+.PHONY: help build test test-unit test-e2e bench proto lint demo run registry deps clean
 
 help:
 	@echo "build      build bin/berthd and bin/berth"
@@ -16,6 +16,7 @@ help:
 	@echo "lint       go vet and gofmt"
 	@echo "demo       install host packages, run a container through berthd, stop everything"
 	@echo "run        start berthd in the foreground"
+	@echo "registry   serve a busybox image from a registry on 127.0.0.1 (for trying berthd by hand)"
 
 build:
 	$(GO) build -o $(BIN)/berthd ./cmd/berthd
@@ -50,6 +51,9 @@ demo: deps build
 
 run: build
 	./$(BIN)/berthd $(ARGS)
+
+registry:
+	$(GO) run ./e2e/registry
 
 clean:
 	rm -rf $(BIN)

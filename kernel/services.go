@@ -562,7 +562,7 @@ func (s *systemService) Version(ctx context.Context) (*system.VersionResponse, e
 	return &system.VersionResponse{
 		Version:       Version,
 		Os:            "linux",
-		Arch:          archName(),
+		Arch:          runtime.GOARCH, // dockerd: GOARCH here, uname's name in /info
 		GoVersion:     runtime.Version(),
 		KernelVersion: kernelVersion(),
 	}, nil
