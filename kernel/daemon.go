@@ -23,11 +23,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/kernel/api"
 	"github.com/berth-dev/berth/kernel/container"
-	"github.com/berth-dev/berth/kernel/events"
+	kevents "github.com/berth-dev/berth/kernel/events"
 	"github.com/berth-dev/berth/kernel/image"
 	"github.com/berth-dev/berth/kernel/store"
 	"github.com/berth-dev/berth/plugins"
@@ -61,12 +62,14 @@ type Daemon struct {
 	lock *os.File
 
 	store  *store.Store
-	bus    *events.Bus
+	bus    *kevents.Bus
 	reg    *container.Registry
 	queue  *container.Queue
 	images *image.Store
 	rt     runtime.Runtime
 	gd     graphdriver.Driver
+
+	pluginEvents chan events.Message
 
 	ioMu sync.Mutex
 	io   map[string]*containerIO // by container id
@@ -158,7 +161,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.bus = events.New(events.Options{History: d.store})
+	d.bus = kevents.New(kevents.Options{History: d.store})
 	if d.rt, err = cfg.Plugins.Runtime(cfg.Runtime); err != nil {
 		return nil, err
 	}
@@ -171,6 +174,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	bgctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	d.pluginEvents = make(chan events.Message, 256)
+	d.bg.Add(1)
+	go d.recordPluginEvents(bgctx)
 	// Exits are subscribed to before restore lists the tasks, so none falls
 	// in between.
 	if err := d.watchRuntime(bgctx); err != nil {
@@ -198,13 +204,31 @@ func (d *Daemon) Handler() http.Handler {
 	}, api.Config{Logger: d.log, Version: Version})
 }
 
-// PluginEvent turns a plugin host event into a Docker event of type plugin.
-// cmd/berthd wires it as the host's OnEvent.
+// PluginEvent turns a plugin host event into a Docker event of type plugin,
+// persisted like every other event. cmd/berthd wires it as the host's
+// OnEvent, which must not block: events are queued, in order, and written by
+// one goroutine.
 func (d *Daemon) PluginEvent(ev plugins.Event) {
-	if d == nil || d.bus == nil {
+	if d == nil || d.pluginEvents == nil {
 		return
 	}
-	d.bus.Publish(pluginMessage(ev))
+	select {
+	case d.pluginEvents <- pluginMessage(ev):
+	default:
+		d.log.Warn("plugin event dropped: queue full", "plugin", ev.Name, "action", ev.Action)
+	}
+}
+
+func (d *Daemon) recordPluginEvents(ctx context.Context) {
+	defer d.bg.Done()
+	for {
+		select {
+		case ev := <-d.pluginEvents:
+			d.record(ev)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Close releases what New opened and stops background work. It leaves the

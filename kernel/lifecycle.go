@@ -357,11 +357,17 @@ func (d *Daemon) kill(ctx context.Context, ref string, sig syscall.Signal) error
 		}
 		return fmt.Errorf("cannot kill container: %s: %w", ref, err)
 	}
-	ev := c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
-	if err := d.store.AppendEvent(&ev); err == nil {
-		d.bus.Publish(ev)
-	}
+	d.record(c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))}))
 	return nil
+}
+
+// record persists and publishes an event that goes with no state change.
+func (d *Daemon) record(ev events.Message) {
+	if err := d.store.AppendEvent(&ev); err != nil {
+		d.log.Warn("persist event", "type", ev.Type, "action", ev.Action, "err", err)
+		return
+	}
+	d.bus.Publish(ev)
 }
 
 // stop sends the stop signal, waits up to timeout, then kills and waits for
@@ -402,6 +408,7 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 	if err := d.rt.Kill(ctx, c.ID, "", sig, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return fmt.Errorf("cannot stop container: %s: %w", ref, err)
 	}
+	d.record(c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))}))
 	var grace <-chan time.Time
 	if secs >= 0 {
 		t := time.NewTimer(time.Duration(secs) * time.Second)
@@ -418,6 +425,7 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 	if err := d.rt.Kill(ctx, c.ID, "", syscall.SIGKILL, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return fmt.Errorf("cannot kill container: %s: %w", ref, err)
 	}
+	d.record(c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))}))
 	select {
 	case <-exited:
 		return d.recordStop(c)
@@ -429,10 +437,7 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 }
 
 func (d *Daemon) recordStop(c *container.Container) error {
-	ev := c.Event(events.ActionStop, nil)
-	if err := d.store.AppendEvent(&ev); err == nil {
-		d.bus.Publish(ev)
-	}
+	d.record(c.Event(events.ActionStop, nil))
 	return nil
 }
 

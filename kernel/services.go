@@ -55,10 +55,7 @@ func (s *containerService) Restart(ctx context.Context, id string, timeout *int,
 	}
 	if err == nil {
 		if c, gerr := s.d.reg.Get(id); gerr == nil {
-			ev := c.Event(events.ActionRestart, nil)
-			if s.d.store.AppendEvent(&ev) == nil {
-				s.d.bus.Publish(ev)
-			}
+			s.d.record(c.Event(events.ActionRestart, nil))
 		}
 	}
 	return err
@@ -437,10 +434,7 @@ func (d *Daemon) imageEvent(action events.Action, id string, attrs map[string]st
 		attrs["name"] = id
 	}
 	now := time.Now()
-	ev := events.Message{Type: events.ImageEventType, Action: action, Actor: events.Actor{ID: id, Attributes: attrs}, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()}
-	if d.store.AppendEvent(&ev) == nil {
-		d.bus.Publish(ev)
-	}
+	d.record(events.Message{Type: events.ImageEventType, Action: action, Actor: events.Actor{ID: id, Attributes: attrs}, Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano()})
 }
 
 // pluginMessage turns a plugin host event into a Docker event.
