@@ -51,6 +51,9 @@ type Config struct {
 	Plugins            *plugins.Host
 	InsecureRegistries []string
 	Logger             *slog.Logger
+	// Lock is the root's lock file when the caller took it already (with
+	// LockRoot, before starting plugins); the Daemon then owns it.
+	Lock *os.File
 }
 
 // Daemon is the running kernel. Its methods are split by concern across
@@ -146,8 +149,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 			d.Close()
 		}
 	}()
-	if d.lock, err = LockRoot(cfg.Root); err != nil {
-		return nil, err
+	if d.lock = cfg.Lock; d.lock == nil {
+		if d.lock, err = LockRoot(cfg.Root); err != nil {
+			return nil, err
+		}
 	}
 	if d.id, err = DaemonID(cfg.Root); err != nil {
 		return nil, fmt.Errorf("engine id: %w", err)

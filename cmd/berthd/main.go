@@ -91,12 +91,14 @@ func runDaemon(c *cli.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("berthd must run as root")
 	}
-	// Take the root's lock before anything else touches it.
+	// Take the root's lock before anything else touches it: the plugin
+	// host's stale-plugin cleanup would otherwise kill the plugins of a
+	// berthd already running on this root. The kernel keeps it.
 	lock, err := kernel.LockRoot(cfg.Root)
 	if err != nil {
 		return err
 	}
-	lock.Close() // kernel.New takes it again; nothing ran in between but us
+	defer lock.Close()
 	daemonID, err := kernel.DaemonID(cfg.Root)
 	if err != nil {
 		return err
@@ -145,6 +147,7 @@ func runDaemon(c *cli.Context) error {
 		Plugins:            host,
 		InsecureRegistries: cfg.InsecureRegistries,
 		Logger:             log,
+		Lock:               lock,
 	})
 	if err != nil {
 		shutdownPlugins(host)
