@@ -118,6 +118,9 @@ func (d *Daemon) handleExit(id string, code int, at time.Time, errMsg string) {
 		_ = d.persist(n, nil)
 		delay := 100 * time.Millisecond << min(n.RestartCount, 10)
 		time.AfterFunc(delay, func() {
+			if cur, ok := d.reg.ByID(id); !ok || cur.HasBeenManuallyStopped {
+				return // stopped or removed by the user meanwhile
+			}
 			if err := d.start(context.Background(), id); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 				d.log.Warn("restart policy: start failed", "container", id, "err", err)
 			}

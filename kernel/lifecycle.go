@@ -378,6 +378,9 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 		return err
 	}
 	if !c.State.Running {
+		// Between two runs of a restart policy: the stop cancels the
+		// pending restart.
+		_ = d.markManuallyStopped(ctx, c.ID)
 		return api.ErrNotModified
 	}
 	if sig == 0 {
@@ -391,15 +394,7 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 		secs = *timeout
 	}
 	// Mark the stop as the user's, for the restart policy.
-	_ = d.queue.Do(ctx, c.ID, func() error {
-		cur, ok := d.reg.ByID(c.ID)
-		if !ok || !cur.State.Running {
-			return nil
-		}
-		n := cur.Clone()
-		n.HasBeenManuallyStopped = true
-		return d.persist(n, nil)
-	})
+	_ = d.markManuallyStopped(ctx, c.ID)
 	exited, cancel, err := d.reg.Wait(c.ID, mobycontainer.WaitConditionNotRunning)
 	if err != nil {
 		return err
@@ -434,6 +429,20 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// markManuallyStopped records that the user stopped the container, so the
+// restart policy leaves it stopped.
+func (d *Daemon) markManuallyStopped(ctx context.Context, id string) error {
+	return d.queue.Do(ctx, id, func() error {
+		cur, ok := d.reg.ByID(id)
+		if !ok || cur.HasBeenManuallyStopped {
+			return nil
+		}
+		n := cur.Clone()
+		n.HasBeenManuallyStopped = true
+		return d.persist(n, nil)
+	})
 }
 
 func (d *Daemon) recordStop(c *container.Container) error {
