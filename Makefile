@@ -13,7 +13,7 @@ help:
 	@echo "test-e2e   end-to-end tests against a real berthd, containerd and registry"
 	@echo "bench      berth (driven by the docker CLI) side by side with ctr"
 	@echo "proto      regenerate the plugin protocol code (needs protoc)"
-	@echo "lint       go vet and gofmt"
+	@echo "lint       go vet, gofmt and staticcheck"
 	@echo "demo       install host packages, run a container through berthd, stop everything"
 	@echo "run        start berthd in the foreground"
 	@echo "registry   serve a busybox image from a registry on 127.0.0.1 (for trying berthd by hand)"
@@ -42,9 +42,13 @@ bench: deps build
 proto:
 	bash sdk/gen.sh
 
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	@[ -x $(STATICCHECK) ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$(STATICCHECK) ./...
 
 demo: deps build
 	bash e2e/demo.sh

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -468,15 +467,6 @@ func unixNano(t time.Time) string {
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
-// actions lists the events' actions in order.
-func actions(ms []events.Message) []string {
-	out := make([]string, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, string(m.Action))
-	}
-	return out
-}
-
 // containsInOrder reports whether want is a subsequence of got.
 func containsInOrder(got, want []string) bool {
 	i := 0
@@ -495,12 +485,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// filterJSON encodes Docker filters as the query parameter.
-func filterJSON(f map[string]map[string]bool) string {
-	b, _ := json.Marshal(f)
-	return url.QueryEscape(string(b))
 }
 
 // diagnoseEvents repeats an events query whose until lies in the past with

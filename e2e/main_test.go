@@ -38,10 +38,9 @@ var (
 	busyboxRef string
 	regErr     error
 
-	sharedOnce   sync.Once
-	sharedD      *harness.Daemon
-	sharedErr    error
-	sharedDaemon bool
+	sharedOnce sync.Once
+	sharedD    *harness.Daemon
+	sharedErr  error
 
 	// dockerConfig is an empty DOCKER_CONFIG so the host user's config does
 	// not change what the CLI sends.

@@ -119,7 +119,7 @@ func TestLiveRestore(t *testing.T) {
 // and that containerd holds nothing of Berth's without a record.
 func TestKillDuringParallelRuns(t *testing.T) {
 	d := ownDaemon(t)
-	c := apiClient(t, d)
+	var c *client.Client
 	since := time.Now().Add(-time.Second)
 
 	var (

@@ -8,7 +8,6 @@ import (
 
 	"github.com/berth-dev/berth/kernel/container"
 	"github.com/berth-dev/berth/kernel/stdio"
-	"github.com/berth-dev/berth/sdk/runtime"
 )
 
 // containerIO is the kernel's side of one container's stdio: its FIFOs, the
@@ -180,9 +179,4 @@ func (d *Daemon) closeIO(id string, timeout time.Duration) {
 	if cio != nil {
 		cio.finish(timeout)
 	}
-}
-
-// stdioOf returns the FIFO paths of a task as the runtime reports them.
-func stdioOf(s runtime.Stdio) container.StdioPaths {
-	return container.StdioPaths{Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr}
 }

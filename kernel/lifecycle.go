@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ import (
 // labelDaemon marks every runtime object with the daemon that owns it.
 const labelDaemon = "berth.daemon"
 
-// stopGrace is how long a kill waits for the exit before giving up.
+// killWait is how long a SIGKILL may take to show as an exit.
 const killWait = 10 * time.Second
 
 // drainTimeout bounds the read of what a container wrote just before it
@@ -547,5 +546,3 @@ func parseStopSignal(s string) (syscall.Signal, error) {
 	}
 	return sig, nil
 }
-
-var _ = os.Getpid

@@ -9,9 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/events"
-
-	"github.com/berth-dev/berth/kernel/container"
 	"github.com/berth-dev/berth/kernel/netns"
 	"github.com/berth-dev/berth/kernel/stdio"
 	"github.com/berth-dev/berth/sdk/errdefs"
@@ -221,6 +218,3 @@ func (d *Daemon) redeclareMounts(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-var _ = container.NewID
-var _ = events.ActionDie

@@ -73,5 +73,5 @@ func inspectOne(c *cli.Context, cl *client.Client, name, kind string) (json.RawM
 			return nil, err
 		}
 	}
-	return nil, fmt.Errorf("No such object: %s", name)
+	return nil, fmt.Errorf("No such object: %s", name) //lint:ignore ST1005 the docker CLI's wording
 }
