@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -88,6 +89,25 @@ func TestDockerCLI(t *testing.T) {
 		}
 		if _, _, code := docker(t, d, "inspect", "--type", "container", "e2e-cli-echo"); code == 0 {
 			t.Errorf("--rm container still exists after docker run returned")
+		}
+	})
+
+	// `docker run -it` under a terminal: raw tty stream, stdin, the size the
+	// CLI sends with resize, and the exit code.
+	t.Run("run -it", func(t *testing.T) {
+		script, err := exec.LookPath("script")
+		if err != nil {
+			t.Skip("script(1) is needed to give the docker CLI a terminal")
+		}
+		cmd := exec.Command(script, "-qec", "stty rows 33 cols 101; docker run -it --rm "+img+" sh", "/dev/null")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host())
+		cmd.Stdin = strings.NewReader("stty size\nexit 7\n")
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 7 {
+			t.Errorf("docker run -it: exit %d, want 7; output:\n%s", code, out)
+		}
+		if !strings.Contains(string(out), "33 101") {
+			t.Errorf("the container's terminal is not 33x101; output:\n%s", out)
 		}
 	})
 

@@ -135,6 +135,17 @@ func (s *containerService) Attach(ctx context.Context, ref string, opts api.Atta
 	return nil
 }
 
+func (s *containerService) Resize(ctx context.Context, ref string, height, width uint) error {
+	c, err := s.d.reg.Get(ref)
+	if err != nil {
+		return err
+	}
+	if !c.State.Running {
+		return classed(errdefs.ErrConflict, "Container %s is not running", ref)
+	}
+	return s.d.rt.ResizePTY(ctx, c.ID, "", uint32(width), uint32(height))
+}
+
 func (s *containerService) List(ctx context.Context, opts api.ListOptions) ([]mobycontainer.Summary, error) {
 	list := s.d.reg.List()
 	now := time.Now()

@@ -172,6 +172,10 @@ func (e *fakeEngine) List(ctx context.Context, opts api.ListOptions) ([]containe
 	return nil, nil
 }
 
+func (e *fakeEngine) Resize(ctx context.Context, id string, height, width uint) error {
+	return nil
+}
+
 func (e *fakeEngine) Inspect(ctx context.Context, id string) (*container.InspectResponse, error) {
 	c, err := e.get(id)
 	if err != nil {

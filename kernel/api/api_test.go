@@ -733,3 +733,32 @@ func (b *notifyBuffer) Write(p []byte) (int, error) {
 	b.once.Do(func() { close(b.wrote) })
 	return n, err
 }
+
+func TestContainerResize(t *testing.T) {
+	var got [3]any
+	fc := &fakeContainers{ResizeFunc: func(ctx context.Context, id string, h, w uint) error {
+		if id == "gone" {
+			return fmt.Errorf("No such container: gone: %w", errdefs.ErrNotFound)
+		}
+		got = [3]any{id, h, w}
+		return nil
+	}}
+	c, sock := testServer(t, Services{Containers: fc})
+	if _, err := c.ContainerResize(context.Background(), "web", client.ContainerResizeOptions{Height: 40, Width: 120}); err != nil {
+		t.Fatal(err)
+	}
+	if got != [3]any{"web", uint(40), uint(120)} {
+		t.Errorf("service got %v, want web 40 120", got)
+	}
+	if _, err := c.ContainerResize(context.Background(), "gone", client.ContainerResizeOptions{Height: 1, Width: 1}); !cerrdefs.IsNotFound(err) {
+		t.Errorf("resize of a missing container: %v, want not found", err)
+	}
+	resp, err := rawClient(sock).Post("http://x/containers/web/resize?h=-1&w=10", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("negative size: status %d, want 400", resp.StatusCode)
+	}
+}

@@ -167,6 +167,31 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request, name s
 	return nil
 }
 
+// containerResize answers POST /containers/{id}/resize?h=&w=, which the
+// docker CLI sends after starting a -t container and on every SIGWINCH.
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, name string) error {
+	c, err := s.containers()
+	if err != nil {
+		return err
+	}
+	height, err := intValue(r, "h", 0)
+	if err != nil {
+		return err
+	}
+	width, err := intValue(r, "w", 0)
+	if err != nil {
+		return err
+	}
+	if height < 0 || width < 0 || height > 65535 || width > 65535 {
+		return invalid("invalid terminal size")
+	}
+	if err := c.Resize(r.Context(), name, uint(height), uint(width)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 func (s *Server) containerKill(w http.ResponseWriter, r *http.Request, name string) error {
 	c, err := s.containers()
 	if err != nil {

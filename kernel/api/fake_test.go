@@ -32,6 +32,14 @@ type fakeContainers struct {
 	AttachFunc  func(ctx context.Context, id string, opts AttachOptions, open func(bool) (*AttachStreams, error)) error
 	ListFunc    func(ctx context.Context, opts ListOptions) ([]container.Summary, error)
 	InspectFunc func(ctx context.Context, id string) (*container.InspectResponse, error)
+	ResizeFunc  func(ctx context.Context, id string, height, width uint) error
+}
+
+func (f *fakeContainers) Resize(ctx context.Context, id string, height, width uint) error {
+	if f.ResizeFunc == nil {
+		return errFakeUnimplemented
+	}
+	return f.ResizeFunc(ctx, id, height, width)
 }
 
 var errFakeUnimplemented = fmt.Errorf("fake: %w", errdefs.ErrUnimplemented)

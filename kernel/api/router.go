@@ -100,6 +100,7 @@ func (s *Server) register() {
 	s.named("POST", "/containers/", "/kill", s.containerKill)
 	s.named("POST", "/containers/", "/wait", s.containerWait)
 	s.named("POST", "/containers/", "/attach", s.containerAttach)
+	s.named("POST", "/containers/", "/resize", s.containerResize)
 	s.named("DELETE", "/containers/", "", s.containerRemove)
 
 	s.exact("POST", "/images/create", s.imageCreate)

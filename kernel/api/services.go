@@ -80,6 +80,9 @@ type Containers interface {
 	List(ctx context.Context, opts ListOptions) ([]container.Summary, error)
 	// Inspect returns the full container record.
 	Inspect(ctx context.Context, id string) (*container.InspectResponse, error)
+	// Resize sets the size of a running container's terminal; ErrConflict
+	// when it is not running.
+	Resize(ctx context.Context, id string, height, width uint) error
 }
 
 // WaitResult is what a wait answers: the exit status and, when the
