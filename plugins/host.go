@@ -38,6 +38,10 @@ const (
 	ActionExit    = "exit"
 	ActionRestart = "restart"
 	ActionFail    = "fail"
+	// ActionUnhealthy and ActionHealthy report Health turning bad and good
+	// again, with dockerd's wording for health events.
+	ActionUnhealthy = "health_status: unhealthy"
+	ActionHealthy   = "health_status: healthy"
 )
 
 // Event reports a change of a plugin process. Kind is the plugin's first
@@ -118,6 +122,9 @@ type Config struct {
 	Backoff Backoff
 	// Timeouts default to runtime 30s, graph driver 30s, bulk 2m.
 	Timeouts Timeouts
+	// HealthInterval is how often a running plugin's Health is called;
+	// default 10s.
+	HealthInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -141,6 +148,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Backoff.ResetAfter == 0 {
 		c.Backoff.ResetAfter = 30 * time.Second
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = 10 * time.Second
 	}
 	if c.Timeouts.Runtime == 0 {
 		c.Timeouts.Runtime = 30 * time.Second

@@ -521,3 +521,34 @@ func TestShutdownStopsPlugins(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthPolled(t *testing.T) {
+	sick := filepath.Join(t.TempDir(), "sick")
+	h, rec := newTestHost(t, func(c *Config) { c.HealthInterval = 50 * time.Millisecond })
+	if err := h.Register(BuiltinSpec{Name: "tp", Kinds: bothKinds, Config: map[string]string{"sick-file": sick}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background(), "tp"); err != nil {
+		t.Fatal(err)
+	}
+	// The graph driver kind answers Unimplemented: that is not unhealthy.
+	time.Sleep(300 * time.Millisecond)
+	if _, ok := rec.event(ActionUnhealthy); ok {
+		t.Fatalf("healthy plugin reported unhealthy: %v", rec.actions())
+	}
+	if err := os.WriteFile(sick, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "unhealthy event", func() bool { _, ok := rec.event(ActionUnhealthy); return ok })
+	ev, _ := rec.event(ActionUnhealthy)
+	if ev.Name != "tp" || !strings.Contains(ev.Reason, "backend broken") {
+		t.Errorf("unhealthy event %+v", ev)
+	}
+	if st := statusOf(t, h, "tp"); st.LastError == "" || st.State != StateRunning {
+		t.Errorf("status while unhealthy: %+v (the process is up; LastError must say why it is unhealthy)", st)
+	}
+	if err := os.Remove(sick); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "healthy event", func() bool { _, ok := rec.event(ActionHealthy); return ok })
+}

@@ -316,6 +316,10 @@ func (in *instance) sleep(d time.Duration) bool {
 func (in *instance) waitExit(p *process) bool {
 	t := time.NewTicker(exitPollInterval)
 	defer t.Stop()
+	health := time.NewTicker(in.h.cfg.HealthInterval)
+	defer health.Stop()
+	checking := make(chan struct{}, 1) // one health check at a time
+	unhealthy := false
 	for {
 		select {
 		case <-in.stopCh:
@@ -324,8 +328,52 @@ func (in *instance) waitExit(p *process) bool {
 			if p.client.Exited() {
 				return true
 			}
+		case <-health.C:
+			select {
+			case checking <- struct{}{}:
+			default:
+				continue // the last check still runs: it hangs, and will say so
+			}
+			go func() {
+				defer func() { <-checking }()
+				err := in.checkHealth(p)
+				in.mu.Lock()
+				was := unhealthy
+				unhealthy = err != nil
+				if err != nil {
+					in.lastErr = err
+				}
+				in.mu.Unlock()
+				switch {
+				case err != nil && !was:
+					in.log.Warn("plugin unhealthy", "pid", p.pid, "error", err)
+					in.emit(ActionUnhealthy, err.Error())
+				case err == nil && was:
+					in.log.Info("plugin healthy again", "pid", p.pid)
+					in.emit(ActionHealthy, "")
+				}
+			}()
 		}
 	}
+}
+
+// checkHealth calls Health of every kind the process serves, within the
+// kind's deadline. A plugin reports a broken backend there (the built-in
+// runtime also restarts its managed containerd when asked).
+func (in *instance) checkHealth(p *process) error {
+	for kind, impl := range p.impls {
+		bp, ok := impl.(base.Plugin)
+		if !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), in.timeoutFor(kind))
+		err := bp.Health(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, errdefs.ErrUnimplemented) {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	return nil
 }
 
 // resync runs the kind-internal and the registered re-sync hooks against a

@@ -20,6 +20,8 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/berth-dev/berth/sdk/base"
 	"github.com/berth-dev/berth/sdk/errdefs"
@@ -145,7 +147,8 @@ func (r *Runtime) Configure(ctx context.Context, settings map[string]string) err
 		}
 		cfg.address = address
 	}
-	c, err := client.New(cfg.address, client.WithDefaultNamespace(cfg.namespace), client.WithDefaultRuntime(cfg.shim))
+	c, err := client.New(cfg.address, client.WithDefaultNamespace(cfg.namespace), client.WithDefaultRuntime(cfg.shim),
+		client.WithExtraDialOpts([]grpc.DialOption{grpc.WithConnectParams(reconnect)}))
 	if err != nil {
 		return newError(errdefs.ErrUnavailable, "connect to containerd at %s: %v", cfg.address, err)
 	}
@@ -161,6 +164,14 @@ func (r *Runtime) Configure(ctx context.Context, settings map[string]string) err
 		_ = old.Close()
 	}
 	return nil
+}
+
+// reconnect bounds gRPC's reconnection backoff (two minutes by default), so
+// the plugin is back within a second of containerd coming back, e.g. after
+// Health restarted a managed containerd that had died.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 2 * time.Second,
 }
 
 // Health reports whether containerd answers. A managed containerd that has

@@ -11,6 +11,7 @@
 //     the start (to test the host's kind check).
 //   - Configure logs "testplugin configured" at info level (to test the relay).
 //   - Mount returns "/testplugin/<pid>/<id>".
+//   - Configure with {"sick-file": PATH}: Health fails while PATH exists.
 package main
 
 import (
@@ -32,6 +33,8 @@ import (
 )
 
 type memRuntime struct {
+	sickFile string
+
 	mu       sync.Mutex
 	subs     map[chan runtime.Event]struct{}
 	infoKind base.Kind
@@ -53,11 +56,24 @@ func (r *memRuntime) Configure(_ context.Context, cfg map[string]string) error {
 	if cfg["fail"] == "configure" {
 		return fmt.Errorf("testplugin: configure refused: %w", errdefs.ErrInvalidArgument)
 	}
+	r.mu.Lock()
+	r.sickFile = cfg["sick-file"]
+	r.mu.Unlock()
 	logger.Info("testplugin configured", "pid", os.Getpid())
 	return nil
 }
 
-func (r *memRuntime) Health(context.Context) error { return nil }
+func (r *memRuntime) Health(context.Context) error {
+	r.mu.Lock()
+	sick := r.sickFile
+	r.mu.Unlock()
+	if sick != "" {
+		if _, err := os.Stat(sick); err == nil {
+			return fmt.Errorf("testplugin: backend broken (%s exists): %w", sick, errdefs.ErrUnavailable)
+		}
+	}
+	return nil
+}
 
 func (r *memRuntime) Create(context.Context, runtime.CreateRequest) error { return nil }
 
