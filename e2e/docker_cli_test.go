@@ -111,6 +111,39 @@ func TestDockerCLI(t *testing.T) {
 		}
 	})
 
+	// `docker run -i`: the client's stdin reaches the process, all of it,
+	// and its end is the process's EOF (the shim keeps the FIFO open, so the
+	// kernel closes stdin through the runtime once the shim has copied it).
+	t.Run("run -i stdin", func(t *testing.T) {
+		input := strings.Repeat("0123456789abcdef\n", 1<<17) // 2 MiB, more than the pipe holds
+		for _, tc := range []struct {
+			in   string
+			cmd  []string
+			want string
+		}{
+			{"a\nb\nc\n", []string{"wc", "-l"}, "3"},
+			{input, []string{"wc", "-c"}, strconv.Itoa(len(input))},
+		} {
+			cmd := exec.Command("docker", append([]string{"run", "-i", "--rm", img}, tc.cmd...)...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host())
+			cmd.Stdin = strings.NewReader(tc.in)
+			done := make(chan struct{})
+			timer := time.AfterFunc(30*time.Second, func() {
+				select {
+				case <-done:
+				default:
+					_ = cmd.Process.Kill()
+				}
+			})
+			out, err := cmd.Output()
+			close(done)
+			timer.Stop()
+			if err != nil || strings.TrimSpace(string(out)) != tc.want {
+				t.Errorf("docker run -i %v with %d bytes: %v, stdout %q, want %q", tc.cmd, len(tc.in), err, out, tc.want)
+			}
+		}
+	})
+
 	// `docker start -a` attaches before it starts, also to a container that
 	// ran before: each run's output must reach the client that attached for it.
 	t.Run("start -a, three times", func(t *testing.T) {

@@ -123,7 +123,18 @@ func (s *containerService) Attach(ctx context.Context, ref string, opts api.Atta
 	defer req.att.Close()
 	if opts.Stdin && streams.Stdin != nil {
 		stdinOnce := c.Config != nil && c.Config.StdinOnce
-		go func() { _ = req.copier.CopyStdin(streams.Stdin, stdinOnce) }()
+		go func() {
+			if err := req.copier.CopyStdin(streams.Stdin, false); err != nil || !stdinOnce {
+				return
+			}
+			// The client's stdin ended: the process reads EOF once the
+			// shim has passed on what came before (dockerd: CloseIO).
+			req.copier.WaitStdinDrained(2 * time.Second)
+			_ = req.copier.CloseStdin()
+			if err := s.d.rt.CloseStdin(context.Background(), c.ID, ""); err != nil {
+				s.d.log.Debug("close stdin", "container", c.ID, "err", err)
+			}
+		}()
 	}
 	// Not ctx.Done: net/http cancels a hijacked request's context when the
 	// client half-closes (the docker CLI does at once without -i), which

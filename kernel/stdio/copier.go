@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"runtime"
@@ -306,8 +307,35 @@ func (c *Copier) writeStdin(p []byte) error {
 	return nil
 }
 
-// CloseStdin closes the kernel's end of the stdin FIFO. Once the shim's
-// copy drains it, the process reads EOF.
+// WaitStdinDrained waits until the shim has read everything written to the
+// stdin FIFO, or timeout passes. The shim keeps the FIFO open for writing
+// itself, so closing the kernel's end never shows as EOF; the process's
+// stdin is closed through the runtime (CloseStdin), which must not come
+// before the shim has copied the data.
+func (c *Copier) WaitStdinDrained(timeout time.Duration) {
+	c.stdinMu.Lock()
+	f := c.fifos.Stdin
+	closed := c.stdinClosed
+	c.stdinMu.Unlock()
+	if f == nil || closed {
+		return
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		n := 0
+		_ = raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		if err != nil || n == 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// CloseStdin closes the kernel's end of the stdin FIFO.
 func (c *Copier) CloseStdin() error {
 	c.stdinMu.Lock()
 	defer c.stdinMu.Unlock()

@@ -427,3 +427,37 @@ func TestMuxRoundTrip(t *testing.T) {
 		t.Errorf("systemerr frame: err = %v", err)
 	}
 }
+
+func TestWaitStdinDrained(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Create(dir, testID, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCopier(f, nil)
+	defer c.Close(time.Second)
+	if err := c.CopyStdin(strings.NewReader("unread\n"), false); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads: the wait must give up at its timeout, not return early.
+	start := time.Now()
+	c.WaitStdinDrained(150 * time.Millisecond)
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Fatalf("returned after %s with data still in the FIFO", waited)
+	}
+	// A reader (the shim) takes the data: the wait returns at once.
+	shim, err := os.OpenFile(filepath.Join(dir, testID, StdinName), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shim.Close()
+	buf := make([]byte, 64)
+	if n, err := shim.Read(buf); err != nil || string(buf[:n]) != "unread\n" {
+		t.Fatalf("shim read %q, %v", buf[:n], err)
+	}
+	start = time.Now()
+	c.WaitStdinDrained(5 * time.Second)
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("waited %s for an empty FIFO", waited)
+	}
+}
