@@ -41,6 +41,7 @@ func TestLiveRestore(t *testing.T) {
 		t.Fatalf("start autoremove: %v", err)
 	}
 	autoRemoved := cr.ID
+	vanishing := startDetached(t, c, busyboxRef, "sleep", "300")
 	pid := inspect(t, c, sleeper).State.Pid
 	if pid == 0 {
 		t.Fatalf("running container has no pid")
@@ -53,6 +54,14 @@ func TestLiveRestore(t *testing.T) {
 	t.Logf("berthd stopped in %s", time.Since(stopped))
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("container process %d died with berthd: %v (live restore)", pid, err)
+	}
+	// A task removed behind berthd's back while it is down (containerd
+	// lost it, an operator deleted it) must come back as exit 255.
+	sock := containerdSock(d)
+	for _, args := range [][]string{{"tasks", "kill", "-s", "KILL", vanishing}, {"tasks", "rm", "-f", vanishing}, {"containers", "rm", vanishing}} {
+		if _, errOut, code := run(20*time.Second, nil, "ctr", append([]string{"-a", sock, "-n", "berth"}, args...)...); code != 0 {
+			t.Fatalf("ctr %v: exit %d: %s", args, code, errOut)
+		}
 	}
 	// The shim keeps the exit status of the containers exiting now.
 	time.Sleep(3 * time.Second)
@@ -84,6 +93,14 @@ func TestLiveRestore(t *testing.T) {
 	}
 	if fin, err := time.Parse(time.RFC3339Nano, ins.State.FinishedAt); err != nil || fin.Before(stopped) {
 		t.Errorf("FinishedAt %q (%v), want a time after berthd stopped (%s)", ins.State.FinishedAt, err, stopped.Format(time.RFC3339Nano))
+	}
+
+	ins = inspect(t, c, vanishing)
+	if ins.State.Status != container.StateExited || ins.State.ExitCode != 255 || ins.State.Error == "" {
+		t.Errorf("container whose task vanished: %+v, want exited 255 with State.Error set", ins.State)
+	}
+	if _, err := c.ContainerRemove(ctx, vanishing, client.ContainerRemoveOptions{}); err != nil {
+		t.Errorf("remove the vanished container: %v", err)
 	}
 
 	deadline := time.Now().Add(10 * time.Second)
