@@ -144,6 +144,38 @@ func TestDockerCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("pause, unpause, stop a paused container", func(t *testing.T) {
+		out, stderr, code := docker(t, d, "run", "-d", "--name", "e2e-cli-pause", img, "sh", "-c", `trap "exit 9" TERM; while true; do sleep 0.1; done`)
+		if code != 0 {
+			t.Fatalf("run -d: exit %d: %s", code, stderr)
+		}
+		id := strings.TrimSpace(out)
+		defer docker(t, d, "rm", "-f", id)
+		if _, stderr, code := docker(t, d, "pause", id); code != 0 {
+			t.Fatalf("pause: exit %d: %s", code, stderr)
+		}
+		if out, _, _ := docker(t, d, "ps", "--filter", "id="+id, "--format", "{{.Status}}"); !strings.HasSuffix(strings.TrimSpace(out), "(Paused)") {
+			t.Errorf("docker ps of a paused container: %q, want \"Up ... (Paused)\"", out)
+		}
+		if _, stderr, code := docker(t, d, "pause", id); code == 0 || !strings.Contains(stderr, "already paused") {
+			t.Errorf("second pause: exit %d, stderr %q, want a conflict", code, stderr)
+		}
+		if _, stderr, code := docker(t, d, "unpause", id); code != 0 {
+			t.Fatalf("unpause: exit %d: %s", code, stderr)
+		}
+		if _, stderr, code := docker(t, d, "pause", id); code != 0 {
+			t.Fatalf("pause again: exit %d: %s", code, stderr)
+		}
+		// The TERM of stop must reach the frozen process: berthd thaws it.
+		if _, stderr, code := docker(t, d, "stop", id); code != 0 {
+			t.Fatalf("stop of a paused container: exit %d: %s", code, stderr)
+		}
+		ins := dockerInspect(t, d, id)
+		if ins.State.Status != container.StateExited || ins.State.ExitCode != 9 || ins.State.Paused {
+			t.Errorf("after stop of a paused container: %+v, want exited 9 (its TERM trap)", ins.State)
+		}
+	})
+
 	// `docker start -a` attaches before it starts, also to a container that
 	// ran before: each run's output must reach the client that attached for it.
 	t.Run("start -a, three times", func(t *testing.T) {

@@ -341,6 +341,65 @@ func exitCodeFor(err error) int {
 	return 128
 }
 
+// pause freezes (pause=true) or thaws a running container's processes.
+func (d *Daemon) pause(ctx context.Context, ref string, pause bool) error {
+	c0, err := d.reg.Get(ref)
+	if err != nil {
+		return err
+	}
+	return d.queue.Do(ctx, c0.ID, func() error {
+		cur, ok := d.reg.ByID(c0.ID)
+		if !ok {
+			return classed(errdefs.ErrNotFound, "No such container: %s", ref)
+		}
+		c := cur.Clone()
+		ctx := context.WithoutCancel(ctx)
+		action := events.ActionPause
+		if pause {
+			if err := c.SetPaused(); err != nil {
+				return err
+			}
+			if err := d.rt.Pause(ctx, c.ID); err != nil {
+				return fmt.Errorf("cannot pause container %s: %w", ref, err)
+			}
+		} else {
+			action = events.ActionUnPause
+			if err := c.SetUnpaused(); err != nil {
+				return err
+			}
+			if err := d.rt.Resume(ctx, c.ID); err != nil {
+				return fmt.Errorf("cannot unpause container %s: %w", ref, err)
+			}
+		}
+		return d.persist(c, d.event(c, action, nil))
+	})
+}
+
+// thawForSignal resumes a paused container after a signal was sent to it,
+// so the signal is delivered (a frozen process cannot act on it), as dockerd
+// does for stop, kill and rm -f.
+func (d *Daemon) thawForSignal(ctx context.Context, id string) {
+	cur, ok := d.reg.ByID(id)
+	if !ok || !cur.State.Paused {
+		return
+	}
+	if err := d.rt.Resume(ctx, id); err != nil {
+		d.log.Warn("resume paused container after signal", "container", id, "err", err)
+		return
+	}
+	_ = d.queue.Do(ctx, id, func() error {
+		cur, ok := d.reg.ByID(id)
+		if !ok || !cur.State.Paused {
+			return nil
+		}
+		c := cur.Clone()
+		if err := c.SetUnpaused(); err != nil {
+			return nil
+		}
+		return d.persist(c, d.event(c, events.ActionUnPause, nil))
+	})
+}
+
 // kill sends a signal to a running container.
 func (d *Daemon) kill(ctx context.Context, ref string, sig syscall.Signal) error {
 	c, err := d.reg.Get(ref)
@@ -357,6 +416,7 @@ func (d *Daemon) kill(ctx context.Context, ref string, sig syscall.Signal) error
 		return fmt.Errorf("cannot kill container: %s: %w", ref, err)
 	}
 	d.record(c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))}))
+	d.thawForSignal(context.WithoutCancel(ctx), c.ID)
 	return nil
 }
 
@@ -403,6 +463,7 @@ func (d *Daemon) stop(ctx context.Context, ref string, timeout *int, sig syscall
 		return fmt.Errorf("cannot stop container: %s: %w", ref, err)
 	}
 	d.record(c.Event(events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))}))
+	d.thawForSignal(context.WithoutCancel(ctx), c.ID)
 	var grace <-chan time.Time
 	if secs >= 0 {
 		t := time.NewTimer(time.Duration(secs) * time.Second)
@@ -468,6 +529,7 @@ func (d *Daemon) remove(ctx context.Context, ref string, force bool) error {
 			cancel()
 			return fmt.Errorf("could not kill container %s: %w", ref, err)
 		}
+		d.thawForSignal(context.WithoutCancel(ctx), c.ID)
 		select {
 		case <-exited:
 		case <-time.After(killWait):

@@ -157,6 +157,14 @@ func (s *containerService) Resize(ctx context.Context, ref string, height, width
 	return s.d.rt.ResizePTY(ctx, c.ID, "", uint32(width), uint32(height))
 }
 
+func (s *containerService) Pause(ctx context.Context, ref string) error {
+	return s.d.pause(ctx, ref, true)
+}
+
+func (s *containerService) Unpause(ctx context.Context, ref string) error {
+	return s.d.pause(ctx, ref, false)
+}
+
 func (s *containerService) List(ctx context.Context, opts api.ListOptions) ([]mobycontainer.Summary, error) {
 	list := s.d.reg.List()
 	now := time.Now()

@@ -172,6 +172,9 @@ func (e *fakeEngine) List(ctx context.Context, opts api.ListOptions) ([]containe
 	return nil, nil
 }
 
+func (e *fakeEngine) Pause(ctx context.Context, id string) error   { return nil }
+func (e *fakeEngine) Unpause(ctx context.Context, id string) error { return nil }
+
 func (e *fakeEngine) Resize(ctx context.Context, id string, height, width uint) error {
 	return nil
 }

@@ -192,6 +192,30 @@ func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, name st
 	return nil
 }
 
+func (s *Server) containerPause(w http.ResponseWriter, r *http.Request, name string) error {
+	c, err := s.containers()
+	if err != nil {
+		return err
+	}
+	if err := c.Pause(r.Context(), name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request, name string) error {
+	c, err := s.containers()
+	if err != nil {
+		return err
+	}
+	if err := c.Unpause(r.Context(), name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) containerKill(w http.ResponseWriter, r *http.Request, name string) error {
 	c, err := s.containers()
 	if err != nil {
@@ -351,7 +375,9 @@ func FilterContainers(list []container.Summary, opts ListOptions) []container.Su
 	}
 	out := []container.Summary{}
 	for _, ctr := range list {
-		if !showAll && ctr.State != container.StateRunning {
+		// Without all, dockerd lists the containers that run: paused and
+		// restarting ones too.
+		if !showAll && ctr.State != container.StateRunning && ctr.State != container.StatePaused && ctr.State != container.StateRestarting {
 			continue
 		}
 		if before != nil && ctr.Created >= before.Created || since != nil && ctr.Created <= since.Created {

@@ -33,6 +33,21 @@ type fakeContainers struct {
 	ListFunc    func(ctx context.Context, opts ListOptions) ([]container.Summary, error)
 	InspectFunc func(ctx context.Context, id string) (*container.InspectResponse, error)
 	ResizeFunc  func(ctx context.Context, id string, height, width uint) error
+	PauseFunc   func(ctx context.Context, id string, pause bool) error
+}
+
+func (f *fakeContainers) Pause(ctx context.Context, id string) error {
+	if f.PauseFunc == nil {
+		return errFakeUnimplemented
+	}
+	return f.PauseFunc(ctx, id, true)
+}
+
+func (f *fakeContainers) Unpause(ctx context.Context, id string) error {
+	if f.PauseFunc == nil {
+		return errFakeUnimplemented
+	}
+	return f.PauseFunc(ctx, id, false)
 }
 
 func (f *fakeContainers) Resize(ctx context.Context, id string, height, width uint) error {

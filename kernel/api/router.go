@@ -101,6 +101,8 @@ func (s *Server) register() {
 	s.named("POST", "/containers/", "/wait", s.containerWait)
 	s.named("POST", "/containers/", "/attach", s.containerAttach)
 	s.named("POST", "/containers/", "/resize", s.containerResize)
+	s.named("POST", "/containers/", "/pause", s.containerPause)
+	s.named("POST", "/containers/", "/unpause", s.containerUnpause)
 	s.named("DELETE", "/containers/", "", s.containerRemove)
 
 	s.exact("POST", "/images/create", s.imageCreate)

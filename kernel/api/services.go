@@ -83,6 +83,11 @@ type Containers interface {
 	// Resize sets the size of a running container's terminal; ErrConflict
 	// when it is not running.
 	Resize(ctx context.Context, id string, height, width uint) error
+	// Pause freezes every process of a running container; Unpause thaws
+	// them. ErrConflict when the container is not running, or already in
+	// the requested state.
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
 }
 
 // WaitResult is what a wait answers: the exit status and, when the
