@@ -27,6 +27,7 @@ import (
 	"github.com/berth-dev/berth/kernel/image"
 	"github.com/berth-dev/berth/kernel/spec"
 	"github.com/berth-dev/berth/plugins"
+	"github.com/berth-dev/berth/sdk/base"
 	"github.com/berth-dev/berth/sdk/errdefs"
 )
 
@@ -576,7 +577,13 @@ func (s *systemService) Info(ctx context.Context) (*system.Info, error) {
 	if st, err := d.gd.Status(ctx); err == nil {
 		info.DriverStatus = st
 	}
+	info.Runtimes = map[string]system.RuntimeWithStatus{}
 	for _, p := range d.cfg.Plugins.Plugins() {
+		for _, k := range p.Kinds {
+			if k == base.KindRuntime {
+				info.Runtimes[p.Name] = system.RuntimeWithStatus{Status: map[string]string{"state": string(p.State)}}
+			}
+		}
 		info.SystemStatus = append(info.SystemStatus, [2]string{"Plugin " + p.Name, fmt.Sprintf("%s, pid %d, restarts %d", p.State, p.Pid, p.Restarts)})
 	}
 	return info, nil
