@@ -9,6 +9,9 @@ set -eu
 cd "$(dirname "$0")"
 PATH="$(go env GOPATH)/bin:$PATH"
 export PATH
+command -v protoc >/dev/null || { echo "gen.sh: protoc is needed (Debian: apt-get install protobuf-compiler)" >&2; exit 1; }
+command -v protoc-gen-go >/dev/null || go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+command -v protoc-gen-go-grpc >/dev/null || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 for f in */proto/*.proto; do
 	dir=$(dirname "$f")
 	protoc -I "$dir" \
