@@ -276,24 +276,12 @@ func (d *Driver) Create(ctx context.Context, id, parent string, rw bool) (retErr
 // Remove deletes a layer that has no holders and no children. A mount left
 // without holders (by a crash) is unmounted first.
 func (d *Driver) Remove(ctx context.Context, id string) error {
-	home, err := d.root()
+	l, holders, unlock, err := d.heldLayer(id)
 	if err != nil {
 		return err
 	}
-	if err := checkID(id); err != nil {
-		return err
-	}
-	unlock := d.lock(id)
 	defer unlock()
-
-	l, err := readLayer(home, id)
-	if err != nil {
-		return err
-	}
-	holders, err := d.loadHolders(l)
-	if err != nil {
-		return err
-	}
+	home := l.home
 	if len(holders) > 0 {
 		return fmt.Errorf("overlayfs: layer %q is mounted by %s: %w", id, strings.Join(sortedKeys(holders), ", "), errdefs.ErrConflict)
 	}

@@ -13,24 +13,11 @@ import (
 // and returns that path. A holder that already holds the layer adds no
 // reference. The first holder makes the mount; later ones share it.
 func (d *Driver) Mount(ctx context.Context, id, holder string) (string, error) {
-	home, err := d.root()
+	l, holders, unlock, err := d.heldLayer(id)
 	if err != nil {
 		return "", err
 	}
-	if err := checkID(id); err != nil {
-		return "", err
-	}
-	unlock := d.lock(id)
 	defer unlock()
-
-	l, err := readLayer(home, id)
-	if err != nil {
-		return "", err
-	}
-	holders, err := d.loadHolders(l)
-	if err != nil {
-		return "", err
-	}
 	mounted, err := isMounted(l.merged())
 	if err != nil {
 		return "", fmt.Errorf("overlayfs: mount %q: %w", id, err)
@@ -60,24 +47,11 @@ func (d *Driver) Mount(ctx context.Context, id, holder string) (string, error) {
 // Unmount drops holder's reference; the last reference unmounts. Dropping a
 // reference that holder does not have is not an error.
 func (d *Driver) Unmount(ctx context.Context, id, holder string) error {
-	home, err := d.root()
+	l, holders, unlock, err := d.heldLayer(id)
 	if err != nil {
 		return err
 	}
-	if err := checkID(id); err != nil {
-		return err
-	}
-	unlock := d.lock(id)
 	defer unlock()
-
-	l, err := readLayer(home, id)
-	if err != nil {
-		return err
-	}
-	holders, err := d.loadHolders(l)
-	if err != nil {
-		return err
-	}
 	if _, held := holders[holder]; !held {
 		return nil
 	}
@@ -125,6 +99,32 @@ func (d *Driver) mountLayer(l *layer) error {
 // merged directory is really mounted: a mount that is gone (a reboot, an
 // outside umount) has no users left, and the kernel re-declares the holders
 // it knows by calling Mount again. The caller holds the layer's lock.
+// heldLayer opens layer id and its holders under the layer's lock, for the
+// calls that change who holds it (Mount, Unmount, Remove). The caller runs
+// unlock when done; on error nothing is held.
+func (d *Driver) heldLayer(id string) (l *layer, holders map[string]struct{}, unlock func(), err error) {
+	home, err := d.root()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkID(id); err != nil {
+		return nil, nil, nil, err
+	}
+	release := d.lock(id)
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if l, err = readLayer(home, id); err != nil {
+		return nil, nil, nil, err
+	}
+	if holders, err = d.loadHolders(l); err != nil {
+		return nil, nil, nil, err
+	}
+	return l, holders, release, nil
+}
+
 func (d *Driver) loadHolders(l *layer) (map[string]struct{}, error) {
 	d.mu.Lock()
 	set, ok := d.holders[l.id]

@@ -192,24 +192,23 @@ func (s *Server) containerResize(w http.ResponseWriter, r *http.Request, name st
 	return nil
 }
 
+// containerPause and containerUnpause answer POST /containers/{id}/pause
+// and /unpause.
 func (s *Server) containerPause(w http.ResponseWriter, r *http.Request, name string) error {
-	c, err := s.containers()
-	if err != nil {
-		return err
-	}
-	if err := c.Pause(r.Context(), name); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.noContent(w, func(c Containers) error { return c.Pause(r.Context(), name) })
 }
 
 func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request, name string) error {
+	return s.noContent(w, func(c Containers) error { return c.Unpause(r.Context(), name) })
+}
+
+// noContent runs a container operation that answers 204 on success.
+func (s *Server) noContent(w http.ResponseWriter, op func(Containers) error) error {
 	c, err := s.containers()
 	if err != nil {
 		return err
 	}
-	if err := c.Unpause(r.Context(), name); err != nil {
+	if err := op(c); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
